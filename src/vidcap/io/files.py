@@ -1,0 +1,47 @@
+"""Atomic file writes: a half-written file never looks complete.
+
+Each writer writes to a temporary file in the destination's folder and renames
+it into place only after the write succeeded (``os.replace`` is atomic on POSIX).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    The temporary file keeps ``path``'s extension (or ``suffix``) so writers that
+    choose a format by extension still work. On error it is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + (suffix or path.suffix), dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path, obj, **kwargs) -> None:
+    """Write ``obj`` as JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=kwargs.pop("indent", 2), ensure_ascii=False, **kwargs) + "\n")
+
+
+def save_npy(path, array: np.ndarray) -> None:
+    """``np.save`` atomically (the result loads with plain ``np.load``)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)

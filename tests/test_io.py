@@ -1,0 +1,256 @@
+"""Video ingestion on generated clips with known frames and on the real sample clips."""
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from clips import coded_frames, noise_frames, read_code, set_rotation, write_audio, write_clip
+from vidcap.errors import ConfigError, DecodeError, VidcapError
+from vidcap.io import center_crop, even_indices, fps_indices, iter_frames, probe, sample_frames, short_side_size
+
+
+def seed_indices(n, num):
+    return np.round(np.linspace(0, n - 1, num)).astype(int)
+
+
+# ---------------------------------------------------------------- index maths
+
+
+def test_even_indices_follow_the_seed():
+    for n, num in [(250, 80), (81, 80), (80, 80), (1000, 7)]:
+        idx, mask = even_indices(n, num)
+        assert np.array_equal(idx, seed_indices(n, num)) and mask.all()
+
+
+def test_short_videos_pad_or_repeat():
+    idx, mask = even_indices(5, 8, short="pad")
+    assert idx.tolist() == [0, 1, 2, 3, 4, -1, -1, -1] and mask.tolist() == [True] * 5 + [False] * 3
+    idx, mask = even_indices(5, 8, short="repeat")
+    assert idx.tolist() == seed_indices(5, 8).tolist() and mask.all()
+    with pytest.raises(ConfigError):
+        even_indices(5, 8, short="stretch")
+    with pytest.raises(ConfigError):
+        even_indices(5, 0)
+
+
+def test_fps_indices_pick_the_frame_on_screen():
+    times = np.array([0.0, 0.1, 0.5, 0.55, 1.2, 2.0])
+    idx, _ = fps_indices(times, 2)  # samples at 0, 0.5, 1.0, 1.5, 2.0
+    assert idx.tolist() == [0, 2, 3, 4, 5]
+
+
+def test_crop_and_short_side():
+    assert short_side_size(1280, 720, 256) == (455, 256)
+    assert short_side_size(144, 176, 256) == (256, 313)
+    frames = np.arange(2 * 10 * 12 * 3, dtype=np.uint8).reshape(2, 10, 12, 3)
+    assert np.array_equal(center_crop(frames, 4), frames[:, 3:7, 4:8])
+    with pytest.raises(ConfigError):
+        center_crop(frames, 11)
+
+
+# ---------------------------------------------------------------- exact frames
+
+
+@pytest.mark.parametrize(
+    "name, codec, pix_fmt, options",
+    [("ffv1.mkv", "ffv1", "bgr0", None), ("x264rgb.mp4", "libx264rgb", "rgb24", {"qp": "0"}), ("png.mov", "png", "rgb24", None)],
+)
+def test_lossless_clip_gives_exact_frames(tmp_path, name, codec, pix_fmt, options):
+    frames = noise_frames(97, seed=3)
+    path = write_clip(tmp_path / name, frames, codec=codec, pix_fmt=pix_fmt, options=options, gop=8)
+    clip = sample_frames(path, 20)
+    expect = seed_indices(97, 20)
+    assert clip.frames.dtype == np.uint8 and clip.frames.shape == (20, 48, 64, 3)
+    assert np.array_equal(clip.indices, expect)
+    assert np.array_equal(clip.frames, frames[expect])  # equal, not just the right shape
+    assert np.allclose(clip.timestamps, expect / 25)
+
+
+def test_streaming_gives_every_frame_exactly(tmp_path):
+    frames = noise_frames(30, seed=5)
+    path = write_clip(tmp_path / "a.mkv", frames, codec="ffv1", pix_fmt="bgr0")
+    got = list(iter_frames(path))
+    assert len(got) == 30
+    assert all(np.array_equal(f, frames[i]) and abs(t - i / 25) < 1e-6 for i, (f, t) in enumerate(got))
+
+
+def test_seeking_far_ahead_gives_the_same_frames_as_decoding_all(tmp_path):
+    frames = coded_frames(900)  # long, keyframe every 30: sampling must seek
+    path = write_clip(tmp_path / "long.mp4", frames, gop=30)
+    clip = sample_frames(path, 12)
+    assert [read_code(f) for f in clip.frames] == seed_indices(900, 12).tolist()
+
+
+# ---------------------------------------------------------------- formats
+
+
+FORMATS = [
+    ("h264.mp4", "libx264", "yuv420p"),
+    ("hevc.mp4", "libx265", "yuv420p"),
+    ("vp9.webm", "libvpx-vp9", "yuv420p"),
+    ("mpeg4.avi", "mpeg4", "yuv420p"),
+    ("mjpeg.avi", "mjpeg", "yuvj420p"),
+    ("h264.mov", "libx264", "yuv420p"),
+    ("anim.gif", "gif", "rgb8"),
+    ("hevc10.mkv", "libx265", "yuv420p10le"),
+    ("h264-10bit.mkv", "libx264", "yuv420p10le"),
+    ("grey.mkv", "ffv1", "gray"),
+]
+
+
+@pytest.mark.parametrize("name, codec, pix_fmt", FORMATS)
+def test_containers_codecs_and_pixel_formats(tmp_path, name, codec, pix_fmt):
+    options = {"x265-params": "log-level=error"} if codec == "libx265" else None
+    path = write_clip(tmp_path / name, coded_frames(60), codec=codec, pix_fmt=pix_fmt, gop=12, options=options)
+    info = probe(path)
+    assert (info.num_frames, info.width, info.height) == (60, 80, 64)
+    assert info.pix_fmt and info.codec and not info.has_audio
+    assert abs(info.avg_fps - 25) < 0.01 and abs(info.duration - 2.4) < 0.05
+    clip = sample_frames(path, 9)
+    assert [read_code(f) for f in clip.frames] == seed_indices(60, 9).tolist()
+
+
+def test_odd_size(tmp_path):
+    frames = noise_frames(10, height=37, width=53)
+    path = write_clip(tmp_path / "odd.mkv", frames, codec="ffv1", pix_fmt="bgr0")
+    assert (probe(path).width, probe(path).height) == (53, 37)
+    assert np.array_equal(sample_frames(path, 10).frames, frames)
+
+
+def test_one_frame_video(tmp_path):
+    frames = noise_frames(1)
+    path = write_clip(tmp_path / "one.mkv", frames, codec="ffv1", pix_fmt="bgr0")
+    assert probe(path).num_frames == 1
+    clip = sample_frames(path, 4)  # pad
+    assert clip.mask.tolist() == [True, False, False, False]
+    assert np.array_equal(clip.frames[0], frames[0]) and not clip.frames[1:].any()
+    clip = sample_frames(path, 4, short="repeat")
+    assert clip.mask.all() and all(np.array_equal(f, frames[0]) for f in clip.frames)
+
+
+def test_variable_frame_rate_timestamps(tmp_path):
+    times = np.array([0, 0.04, 0.08, 0.5, 0.52, 1.3, 1.31, 1.32, 2.0, 2.5])
+    frames = coded_frames(len(times))
+    path = write_clip(tmp_path / "vfr.mkv", frames, codec="ffv1", pix_fmt="bgr0", times=times)
+    info = probe(path)
+    assert info.num_frames == 10
+    clip = sample_frames(path, 10)
+    assert np.allclose(clip.timestamps, times, atol=1e-3)
+    clip = sample_frames(path, fps=2)  # at 0, .5, 1, 1.5, 2, 2.5 s
+    assert [read_code(f) for f in clip.frames] == [0, 3, 4, 7, 8, 9]
+    assert np.allclose(clip.timestamps, times[[0, 3, 4, 7, 8, 9]], atol=1e-3)
+
+
+@pytest.mark.parametrize("degrees, k", [(90, 1), (270, 3), (180, 2)])
+def test_rotation_metadata_is_applied(tmp_path, degrees, k):
+    frames = noise_frames(6, height=32, width=48)
+    src = write_clip(tmp_path / "r.mp4", frames, codec="libx264rgb", pix_fmt="rgb24", options={"qp": "0"})
+    path = set_rotation(src, tmp_path / "rot.mp4", degrees)
+    info = probe(path)
+    assert info.rotation == degrees
+    assert (info.width, info.height) == ((32, 48) if degrees != 180 else (48, 32))
+    clip = sample_frames(path, 6)
+    assert np.array_equal(clip.frames, np.rot90(frames, k, axes=(1, 2)))
+    small = sample_frames(path, 2, size=(16, 24) if degrees != 180 else (24, 16))
+    assert small.frames.shape[1:3] == ((24, 16) if degrees != 180 else (16, 24))
+
+
+def test_reduced_size_decoding(tmp_path, samples):
+    clip = sample_frames(samples["bigbuckbunny"], 8, short_side=256)
+    assert clip.frames.shape == (8, 256, 455, 3)
+    full = sample_frames(samples["bigbuckbunny"], 8)
+    assert full.frames.shape == (8, 720, 1280, 3)
+    import cv2
+
+    resized = np.stack([cv2.resize(f, (455, 256), interpolation=cv2.INTER_AREA) for f in full.frames])
+    assert np.abs(resized.astype(int) - clip.frames).mean() < 3  # same picture, smaller
+
+
+# ---------------------------------------------------------------- real clips
+
+
+def test_real_sample_videos(samples):
+    expect = {
+        "bigbuckbunny": (1280, 720, 132, 25.0, True),
+        "bikes": (640, 272, 250, 25.0, False),
+        "carphone_pristine": (176, 144, 120, 29.97, False),
+    }
+    for stem, (w, h, n, fps, audio) in expect.items():
+        info = probe(samples[stem])
+        assert (info.width, info.height, info.num_frames, info.has_audio) == (w, h, n, audio)
+        assert abs(info.avg_fps - fps) < 0.01 and info.codec == "h264" and info.rotation == 0
+        assert abs(info.duration - n / fps) < 0.05
+        clip = sample_frames(samples[stem], 80)
+        assert clip.frames.shape == (80, h, w, 3) and np.array_equal(clip.indices, seed_indices(n, 80))
+        assert clip.frames.std() > 10  # real picture content
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def _bad_inputs(tmp_path):
+    good = write_clip(tmp_path / "good.mp4", coded_frames(100), gop=10)
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "notes.mp4").write_text("this is not a video\n" * 100)
+    data = good.read_bytes()
+    (tmp_path / "moov-lost.mp4").write_bytes(data[: len(data) // 2])  # index at the end: gone
+    unsupported = write_clip(tmp_path / "f.mkv", coded_frames(10), codec="ffv1", pix_fmt="bgr0")
+    (tmp_path / "unsupported.mkv").write_bytes(unsupported.read_bytes().replace(b"FFV1", b"ZZZ9"))
+    write_audio(tmp_path / "speech.m4a")
+    return {
+        "missing": (tmp_path / "nothere.mp4", "no such file"),
+        "directory": (tmp_path, "is a directory"),
+        "empty": (tmp_path / "empty.mp4", "empty"),
+        "not a video": (tmp_path / "notes.mp4", "cannot be read as a video"),
+        "truncated index": (tmp_path / "moov-lost.mp4", "truncated"),
+        "unsupported codec": (tmp_path / "unsupported.mkv", "not supported"),
+        "audio only": (tmp_path / "speech.m4a", "audio only"),
+    }
+
+
+def test_bad_inputs_raise_one_clear_decode_error(tmp_path):
+    for label, (path, words) in _bad_inputs(tmp_path).items():
+        for call in (probe, lambda p: sample_frames(p, 8), lambda p: list(iter_frames(p))):
+            with pytest.raises(DecodeError) as err:
+                call(path)
+            message = str(err.value)
+            assert str(path) in message and words in message, (label, message)
+            assert isinstance(err.value, VidcapError) and "\n" not in message
+
+
+@pytest.mark.parametrize("name, kwargs", [("t.mkv", {}), ("t.mp4", {"container_options": {"movflags": "faststart"}}),
+                                          ("t.avi", {"codec": "mpeg4"})])
+def test_truncated_file_gives_its_frames_and_a_warning(tmp_path, caplog, name, kwargs):
+    full = write_clip(tmp_path / ("full-" + name), coded_frames(200), gop=10, **kwargs)
+    data = full.read_bytes()
+    cut = tmp_path / name
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    with caplog.at_level(logging.WARNING, logger="vidcap.io.video"):
+        clip = sample_frames(cut, 10)
+    assert "truncated" in caplog.text or "decode" in caplog.text
+    codes = [read_code(f) for f in clip.frames]
+    assert clip.mask.all() and codes == sorted(codes) and codes[0] == 0 and 60 < codes[-1] < 200
+
+
+def test_corrupt_middle_does_not_hang_or_crash(tmp_path):
+    good = write_clip(tmp_path / "good.mp4", coded_frames(200), gop=10, container_options={"movflags": "faststart"})
+    data = bytearray(good.read_bytes())
+    rng = np.random.default_rng(0)
+    middle = len(data) // 2
+    data[middle : middle + 2000] = rng.integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(bytes(data))
+    try:
+        clip = sample_frames(bad, 16)
+    except DecodeError as exc:
+        assert str(bad) in str(exc)
+    else:
+        assert clip.frames.shape[0] == 16 and read_code(clip.frames[0]) == 0
+
+
+def test_file_size_unchanged_by_reading(tmp_path):
+    path = write_clip(tmp_path / "a.mp4", coded_frames(20))
+    before = os.stat(path).st_mtime_ns
+    sample_frames(path, 5)
+    assert os.stat(path).st_mtime_ns == before and sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
