@@ -114,12 +114,14 @@ def extract_many(
     short: str = "pad",
     workers: int | None = None,
     backend: str = "auto",
+    pretrained: bool = True,
     progress: bool = False,
 ) -> ExtractSummary:
     """Extract and store features of every video in ``inputs`` under ``out_dir``.
 
     ``inputs``: files, folders or ``.txt`` lists. ``workers``: decode processes
-    (0 decodes in this process). Returns an :class:`ExtractSummary`; failed
+    (0 decodes in this process). ``pretrained=False`` uses random weights (for
+    timing only; recorded as such). Returns an :class:`ExtractSummary`; failed
     videos are recorded there and in the store, the others still finish.
     """
     started = time.perf_counter()
@@ -136,7 +138,7 @@ def extract_many(
 
     store = FeatureStore(out_dir)
     remove_stale_temps(store.root)
-    engine = get_engine(backbone, backend)
+    engine = get_engine(backbone, backend, pretrained)
     params = Params(backbone, engine.backbone.weights_hash() if engine.pretrained else "random",
                     None if fps is not None else num_frames, fps, short)
     names = store.assign_names(videos)
