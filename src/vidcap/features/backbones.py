@@ -100,7 +100,7 @@ def _normalised(body, mean, std):
             self.register_buffer("inv_std", 1.0 / (torch.tensor(std).view(1, 3, 1, 1) * 255.0))
 
         def forward(self, frames):  # (B, H, W, 3) uint8
-            x = frames.permute(0, 3, 1, 2).float()  # (B, 3, H, W) [0, 255]
+            x = frames.permute(0, 3, 1, 2).to(self.mean.dtype)  # (B, 3, H, W) [0, 255]
             x = (x - self.mean) * self.inv_std
             return self.body(x)  # (B, D)
 

@@ -12,6 +12,7 @@ import multiprocessing as mp
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -184,27 +185,37 @@ def extract_many(
 
 
 def _run_pool(todo, job_args, workers: int, finish) -> None:
-    """Decode in processes, at most ``2 * workers`` videos ahead of inference."""
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    pending = {}
-    queue = iter(todo)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        def submit_next() -> bool:
-            item = next(queue, None)
-            if item is None:
-                return False
-            pending[pool.submit(_decode_job, str(item[0]), *job_args)] = item
-            return True
+    """Decode in processes, at most ``2 * workers`` videos ahead of inference.
 
-        for _ in range(2 * workers):
-            if not submit_next():
-                break
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                video, name = pending.pop(future)
+    If a decoder process dies (a crash inside FFmpeg), the videos it had in hand
+    are recorded as failed and a fresh pool carries on with the rest.
+    """
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    queue = iter(todo)
+    while True:
+        pending: dict = {}
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            def submit_next() -> bool:
+                item = next(queue, None)
+                if item is not None:
+                    pending[pool.submit(_decode_job, str(item[0]), *job_args)] = item
+                return item is not None
+
+            for _ in range(2 * workers):
                 submit_next()
-                finish(video, name, *future.result())
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        video, name = pending[future]
+                        result = future.result()  # raises BrokenProcessPool if a decoder died
+                        del pending[future]
+                        submit_next()
+                        finish(video, name, *result)
+                return
+            except BrokenProcessPool:
+                for video, name in pending.values():
+                    finish(video, name, None, f"{video}: the decoder process crashed on this or a video decoded beside it")
 
 
 def _progress(total: int, initial: int, enabled: bool):
