@@ -1,10 +1,12 @@
-"""Video in and out: probe, sample and stream frames (PyAV); resize and crop helpers."""
+"""Video in and out: probe, sample and stream frames, write videos (PyAV); resize and crop helpers."""
 from vidcap.io.sampling import center_crop, even_indices, fps_indices, resize, short_side_size
 from vidcap.io.video import Clip, VideoInfo, iter_frames, probe, sample_frames
+from vidcap.io.writers import VideoWriter, write_video
 
 __all__ = [
     "Clip",
     "VideoInfo",
+    "VideoWriter",
     "center_crop",
     "even_indices",
     "fps_indices",
@@ -13,4 +15,5 @@ __all__ = [
     "resize",
     "sample_frames",
     "short_side_size",
+    "write_video",
 ]

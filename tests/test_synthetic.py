@@ -1,0 +1,309 @@
+"""The generated video world: determinism, layouts, and ground truth checked against
+the decoded pixels and the captions."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vidcap.data.captions import load_msvd, load_splits
+from vidcap.data.synthetic import caption_stats, contact_sheet, generate_world
+from vidcap.errors import ConfigError
+
+MSVD_COLUMNS = ["VideoID", "Start", "End", "WorkerID", "Source", "AnnotationTime", "Language", "Description"]
+N = 20  # more than the 16 classes, so every class occurs
+
+# Written here independently of the generator's phrase tables.
+COLOR_RE = {"red": "red", "green": "green", "blue": "blue", "yellow": "yellow", "orange": "orange",
+            "purple": "purple|violet", "pink": "pink", "white": "white", "black": "black"}
+SHAPE_RE = {"circle": "circle|ball|disc|dot", "square": "square|box|block", "triangle": "triangle",
+            "star": "star", "diamond": "diamond|rhombus", "hexagon": "hexagon"}
+ACTION_RE = {
+    "move_left": r"\bleft", "move_right": r"\bright", "move_up": r"\b(up|upward|rises|rising)\b",
+    "move_down": r"\b(down|downward|falls|falling|sinks|sinking)\b", "move_diagonal": r"diagonal",
+    "bounce": r"bounc|hop|jump", "rotate": r"rotat|spin|turn|twirl", "grow": r"grow|bigger|larger|expand",
+    "shrink": r"shrink|smaller|contract", "fade_in": r"fad\w* in|\bappear|visible|into view",
+    "fade_out": r"fad\w* (out|away|from)|disappear|vanish", "stay_still": r"still|not mov|in place|one place",
+    "approach": r"toward|approach|closer", "collide": r"collide|crash|bump|hits|run into",
+    "pass": r"\bpass|past|cross", "follow": r"follow|chas|behind",
+}
+OPPOSITE = {"move_left": r"\bright", "move_right": r"\bleft", "move_up": r"\bdown", "move_down": r"\bup\b",
+            "grow": r"smaller|shrink", "shrink": r"bigger|larger|grow", "fade_in": r"disappear|fades out",
+            "fade_out": r"\bappears|fades in"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("world") / "easy"
+    summary = generate_world(out, num_videos=N, seed=3, level="easy", workers=1)
+    assert summary.num_videos == N and summary.num_frames == 75
+    return out
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def decode(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def all_files(root: Path) -> dict[str, bytes]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_symlink():
+            out[str(p.relative_to(root))] = str(p.readlink()).encode()
+        elif p.is_file():
+            out[str(p.relative_to(root))] = p.read_bytes()
+    return out
+
+
+def test_same_seed_same_bytes_with_any_number_of_workers(world, tmp_path):
+    again = tmp_path / "again"
+    generate_world(again, num_videos=N, seed=3, level="easy", workers=2)
+    first, second = all_files(world), all_files(again)
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+    other = tmp_path / "other"
+    generate_world(other, num_videos=2, seed=4, level="easy", workers=1)
+    assert (other / "videos" / "syn00000_0_3.mp4").read_bytes() != first["videos/syn00000_0_3.mp4"]
+
+
+def test_msvd_corpus_columns_and_quirks(world):
+    with open(world / "video_corpus.csv", newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        table = list(reader)
+    assert header == MSVD_COLUMNS
+    assert all(len(r) == 8 for r in table)
+    names = {f"{r[0]}_{r[1]}_{r[2]}" for r in table}
+    assert names == {p.stem for p in (world / "videos").glob("*.mp4")}
+    assert {r[6] for r in table} - {"English"}, "a few non-English rows, as in MSVD"
+    assert any(r[7] == "" for r in table), "a few empty descriptions, as in MSVD"
+    assert all(r[3].isdigit() and r[5].isdigit() for r in table)
+    # and it loads with the project's MSVD loader, English rows only
+    corpus = load_msvd(world / "video_corpus.csv", videos_dir=world / "videos")
+    assert set(corpus.videos) == names
+    english = [r for r in table if r[6] == "English" and r[7]]
+    assert corpus.num_captions == len(english)
+    assert all(10 <= len(c) <= 20 for c in corpus.captions.values())
+
+
+def test_captions_name_the_colour_shape_and_action_rendered(world):
+    labels = {r["video"]: r for r in rows(world / "labels.csv")}
+    assert set(r["label"] for r in labels.values()) == set(ACTION_RE), "every class occurs"
+    for row in rows(world / "video_corpus.csv"):
+        if row["Language"] != "English" or not row["Description"]:
+            continue
+        video = labels[f"{row['VideoID']}_{row['Start']}_{row['End']}"]
+        gt = json.loads((world / "gt" / f"{video['video']}.json").read_text())
+        actor = next(o for o in gt["objects"] if o["role"] == "actor")
+        assert (actor["color"], actor["shape"]) == (video["color"], video["shape"])
+        text = row["Description"].lower()
+        assert re.search(COLOR_RE[actor["color"]], text), text
+        assert re.search(SHAPE_RE[actor["shape"]], text), text
+        assert re.search(ACTION_RE[video["label"]], text), (video["label"], text)
+        if video["label"] in OPPOSITE:
+            assert not re.search(OPPOSITE[video["label"]], text), (video["label"], text)
+        if video["partner_color"]:
+            assert re.search(COLOR_RE[video["partner_color"]], text), text
+
+
+def test_ground_truth_centroid_matches_decoded_pixels(world):
+    """Where the object is fully visible and opaque, the centroid of its colour in the
+    decoded H.264 frame is within 1.5 px of the JSON position."""
+    checked = 0
+    for video in rows(world / "labels.csv"):
+        if video["num_objects"] != "1":
+            continue
+        gt = json.loads((world / "gt" / f"{video['video']}.json").read_text())
+        rgb = np.array(gt["objects"][0]["rgb"], float)
+        frames = decode(world / "videos" / f"{video['video']}.mp4")
+        assert len(frames) == gt["num_frames"] == len(gt["frames"])
+        for frame, truth in zip(frames[::4], gt["frames"][::4]):
+            obj = truth["objects"][0]
+            if obj["visible_fraction"] < 0.999 or obj["opacity"] < 1:
+                assert obj["opacity"] < 1 or obj["visible_fraction"] >= 0.999 or video["label"].startswith("move")
+                continue
+            x0, y0, x1, y1 = obj["bbox"]
+            xa, ya = max(int(x0) - 3, 0), max(int(y0) - 3, 0)
+            patch = frame[ya:int(y1) + 4, xa:int(x1) + 4].astype(float)
+            ys, xs = np.nonzero(np.linalg.norm(patch - rgb, axis=2) < 60)
+            assert len(xs) > 20
+            assert abs(xs.mean() + xa - obj["x"]) < 1.5 and abs(ys.mean() + ya - obj["y"]) < 1.5, (video, truth)
+            # nothing of that colour outside the object's box
+            outside = np.linalg.norm(frame.astype(float) - rgb, axis=2) < 40
+            outside[ya:int(y1) + 4, xa:int(x1) + 4] = False
+            assert outside.sum() == 0
+            checked += 1
+    assert checked > 50
+
+
+def test_ground_truth_follows_the_action(world):
+    for video in rows(world / "labels.csv"):
+        gt = json.loads((world / "gt" / f"{video['video']}.json").read_text())
+        first, last = gt["frames"][0]["objects"][0], gt["frames"][-1]["objects"][0]
+        label = video["label"]
+        if label == "move_left":
+            assert last["x"] < first["x"] - 20
+        elif label == "move_right":
+            assert last["x"] > first["x"] + 20
+        elif label == "move_up":
+            assert last["y"] < first["y"] - 20
+        elif label == "move_down":
+            assert last["y"] > first["y"] + 20
+        elif label == "grow":
+            assert last["radius"] > 2 * first["radius"]
+        elif label == "shrink":
+            assert last["radius"] < first["radius"] / 2
+        elif label == "fade_in":
+            assert first["opacity"] < 0.1 and last["opacity"] == 1
+        elif label == "fade_out":
+            assert first["opacity"] == 1 and last["opacity"] < 0.1
+        elif label == "stay_still":
+            assert (first["x"], first["y"], first["radius"]) == (last["x"], last["y"], last["radius"])
+        elif label == "collide":
+            dists = [np.hypot(f["objects"][0]["x"] - f["objects"][1]["x"], f["objects"][0]["y"] - f["objects"][1]["y"])
+                     - f["objects"][0]["radius"] - f["objects"][1]["radius"] for f in gt["frames"]]
+            assert min(dists) < 1 and dists[-1] > min(dists) + 5  # they touch, then part
+        elif label == "approach":
+            dists = [abs(f["objects"][0]["x"] - f["objects"][1]["x"]) for f in gt["frames"]]
+            assert dists[-1] < dists[0] - 20 and np.all(np.diff(dists) <= 1e-6)
+
+
+def test_splits_by_video_and_compositional_combos_never_in_train(world):
+    splits = load_splits(world / "splits.json")
+    assert list(splits) == ["train", "val", "test", "test_compositional"]
+    names = [n for v in splits.values() for n in v]
+    assert len(names) == len(set(names)) == N
+    assert all(splits.values())
+    labels = {r["video"]: r for r in rows(world / "labels.csv")}
+    assert all(labels[n]["split"] == s for s, v in splits.items() for n in v)
+
+    def combos(row):
+        out = {(row["color"], row["shape"], row["label"])}
+        if row["partner_color"]:
+            out.add((row["partner_color"], row["partner_shape"], row["label"]))
+        return out
+
+    seen = set().union(*(combos(labels[n]) for s in ("train", "val", "test") for n in splits[s]))
+    heldout = {tuple(t) for t in json.loads((world / "world.json").read_text())["heldout_combos"]}
+    assert not seen & heldout
+    for n in splits["test_compositional"]:
+        row = labels[n]
+        assert (row["color"], row["shape"], row["label"]) in heldout
+        assert (row["color"], row["shape"], row["label"]) not in seen
+
+
+def test_class_folders_link_to_the_videos(world):
+    links = sorted((world / "classes").glob("*/*/*.mp4"))
+    assert len(links) == N
+    labels = {r["video"]: r for r in rows(world / "labels.csv")}
+    for link in links:
+        split, label = link.parent.parent.name, link.parent.name
+        assert link.is_symlink() and link.resolve() == (world / "videos" / link.name).resolve()
+        assert (labels[link.stem]["split"], labels[link.stem]["label"]) == (split, label)
+
+
+def test_caption_statistics(world):
+    stats = caption_stats(world)
+    assert stats["videos"] == N
+    assert 10 <= stats["captions_per_video"]["min"] <= stats["captions_per_video"]["max"] <= 20
+    assert stats["share_4_to_12_words"] > 0.9
+    assert 60 <= stats["vocabulary"] <= 250
+    assert stats["non_english_rows"] > 0 and stats["empty_descriptions"] > 0
+    assert stats["unique_captions"] > 0.6 * stats["english_captions"]  # annotators differ
+
+
+def test_high_frame_rate_in_between_frames(tmp_path):
+    plain, hfr = tmp_path / "plain", tmp_path / "hfr"
+    generate_world(plain, num_videos=2, seed=5, level="medium", workers=1, seconds=1)
+    generate_world(hfr, num_videos=2, seed=5, level="medium", workers=1, seconds=1, high_fps_factor=3)
+    for name in ("syn00000_0_1", "syn00001_0_1"):
+        # the normal video does not depend on the factor
+        assert (plain / "videos" / f"{name}.mp4").read_bytes() == (hfr / "videos" / f"{name}.mp4").read_bytes()
+        dense = decode(hfr / "hfr" / f"{name}.mkv")
+        normal = decode(hfr / "videos" / f"{name}.mp4")
+        assert len(dense) == (len(normal) - 1) * 3 + 1
+        err = np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(dense[::3], normal)])
+        assert err < 6  # the same frames before H.264 (sensor noise does not survive it fully)
+        gt = json.loads((hfr / "gt" / f"{name}.json").read_text())
+        assert gt["hfr"]["num_frames"] == len(dense) and gt["hfr"]["fps"] == 75
+        assert gt["hfr"]["frames"][3]["objects"] == gt["frames"][1]["objects"]
+        # in-betweens are real intermediate states, not copies of the key frames
+        actor = next(o["id"] for o in gt["objects"] if o["role"] == "actor")
+        states = [tuple(f["objects"][actor][k] for k in ("x", "y", "radius", "angle", "opacity"))
+                  for f in gt["hfr"]["frames"][-4:]]
+        assert len(set(states)) == (1 if gt["label"] == "stay_still" else 4), gt["label"]
+
+
+def test_hard_level_camera_ground_truth_matches_pixels(tmp_path):
+    """With camera motion, photos and noise, the actor's centre pixels (per the JSON)
+    have the actor's colour whenever it is fully visible."""
+    out = tmp_path / "hard"
+    generate_world(out, num_videos=3, seed=11, level="hard", workers=1, seconds=1)
+    checked = 0
+    for video in rows(out / "labels.csv"):
+        gt = json.loads((out / "gt" / f"{video['video']}.json").read_text())
+        assert gt["camera_moves"] and len(gt["objects"]) >= 2  # at least one distractor
+        actor = next(o for o in gt["objects"] if o["role"] == "actor")
+        frames = decode(out / "videos" / f"{video['video']}.mp4")
+        for frame, truth in zip(frames, gt["frames"]):
+            obj = truth["objects"][actor["id"]]
+            if obj["visible_fraction"] < 0.999 or obj["opacity"] < 1:
+                continue
+            x, y, r = round(obj["x"]), round(obj["y"]), max(1, int(obj["radius"] * 0.25))
+            centre = frame[y - r:y + r + 1, x - r:x + r + 1].reshape(-1, 3).astype(float)
+            assert np.linalg.norm(np.median(centre, axis=0) - actor["rgb"]) < 35
+            checked += 1
+    assert checked > 20
+
+
+def test_cli_matches_api(tmp_path, capsys):
+    from vidcap.cli import main
+
+    assert main(["synth", str(tmp_path / "cli"), "--num-videos", "2", "--seed", "9", "--seconds", "1",
+                 "--size", "96x64", "--workers", "1", "--stats", "-q"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["summary"]["num_videos"] == 2 and printed["caption_stats"]["videos"] == 2
+    generate_world(tmp_path / "api", num_videos=2, seed=9, seconds=1, size=(96, 64), workers=1)
+    assert all_files(tmp_path / "cli") == all_files(tmp_path / "api")
+
+
+def test_contact_sheet(world, tmp_path):
+    from PIL import Image
+
+    path = contact_sheet(world, tmp_path / "sheet.png", num_videos=3, frames_per_video=3)
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.width > 400 and img.height > 200
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"num_videos": 0}, "num_videos"),
+    ({"level": "extreme"}, "level"),
+    ({"size": (161, 120)}, "even"),
+    ({"fps": 1, "seconds": 1}, "at least 2 frames"),
+    ({"high_fps_factor": 1}, "high_fps_factor"),
+    ({"seed": -1}, "seed"),
+])
+def test_bad_arguments(tmp_path, kwargs, match):
+    args = {"num_videos": 1, **kwargs}
+    with pytest.raises(ConfigError, match=match):
+        generate_world(tmp_path / "bad", **args)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_reading_a_folder_without_a_world_raises_data_error(tmp_path):
+    from vidcap.errors import DataError
+
+    with pytest.raises(DataError, match="video_corpus.csv"):
+        caption_stats(tmp_path)
+    with pytest.raises(DataError, match="labels.csv"):
+        contact_sheet(tmp_path, tmp_path / "sheet.png")
