@@ -1,0 +1,109 @@
+"""The bundled caption model and `vidcap caption`: CLI and API agree; it describes the generated world."""
+import csv
+import json
+
+import pytest
+import torch
+
+from vidcap.cli import main
+from vidcap.data import synthetic
+from vidcap.train.checkpoint import DEFAULT_MODEL, Captioner
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A fresh easy world (a seed the bundled model never saw)."""
+    root = tmp_path_factory.mktemp("world")
+    synthetic.generate_world(root, num_videos=16, seed=90210, level="easy", workers=1)
+    with open(root / "labels.csv", newline="") as f:
+        labels = list(csv.DictReader(f))
+    return root, labels
+
+
+@pytest.fixture(scope="module")
+def captions(world):
+    root, labels = world
+    cap = Captioner.load()
+    results = cap.caption([root / "videos" / f"{row['video']}.mp4" for row in labels], beam_size=3)
+    return [r.caption for r in results]
+
+
+def action_phrases(label):
+    if label in synthetic.VERBS:
+        phrases = {p for pair in synthetic.VERBS[label] for p in pair if p}
+        if label in synthetic._ROLL:
+            phrases |= set(synthetic._ROLL[label])
+        return phrases
+    return {t.replace("{a}", "").replace("{b}", "").strip() for t in synthetic.PAIR_TEMPLATES[label]}
+
+
+def test_bundled_model_is_small_and_plain_data():
+    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 8_000_000
+    ckpt = torch.load(DEFAULT_MODEL, weights_only=True)
+    assert ckpt["backbone"] == "mobilenet_v2" and "train_state" not in ckpt
+    assert all(v.dtype == torch.float16 for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_bundled_model_describes_the_generated_world(world, captions):
+    _, labels = world
+    color = shape = action = 0
+    for row, text in zip(labels, captions):
+        words = text.split()
+        color += any(w in words for w in synthetic.COLOR_WORDS[row["color"]])
+        shape += any(w in words for w in synthetic.SHAPE_WORDS[row["shape"]])
+        action += any(p in text for p in action_phrases(row["label"]))
+    n = len(labels)
+    assert color / n >= 0.6, (color, captions)
+    assert shape / n >= 0.6, (shape, captions)
+    # actions are the hard part: pooled CNN features barely see where an object moves
+    # (left/right/up/down); chance is 1/16
+    assert action / n >= 0.15, (action, captions)
+
+
+def test_cli_and_api_agree(world, captions, capsys):
+    root, labels = world
+    videos = [str(root / "videos" / f"{row['video']}.mp4") for row in labels[:2]]
+    assert main(["caption", *videos, "--beam-size", "3", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [p["caption"] for p in printed] == captions[:2]
+    assert [p["video"] for p in printed] == videos
+    assert main(["caption", videos[0], "--beam-size", "1"]) == 0
+    greedy = capsys.readouterr().out.strip()
+    assert greedy == Captioner.load().caption(videos[0], beam_size=1)[0].caption
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["caption", str(tmp_path / "missing.mp4")]) == 2
+    assert "missing.mp4" in capsys.readouterr().err
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    assert main(["caption", str(tmp_path / "missing.mp4"), "--model", str(tmp_path / "bad.pt")]) == 2
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_train_from_raw_videos_via_cli(world, tmp_path, capsys):
+    root, labels = world
+    out = tmp_path / "run"
+    code = main(["train", "caption", "--corpus", str(root / "video_corpus.csv"), "--videos", str(root / "videos"),
+                 "--splits", str(root / "splits.json"), "--out-dir", str(out), "--num-frames", "4", "--epochs", "2",
+                 "--hidden", "16", "--lr", "0.01", "--threads", "1", "--quiet"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["epochs_run"] == 2 and summary["data"]["num_frames"] == 4
+    assert summary["data"]["videos"]["train"] == sum(r["split"] == "train" for r in labels)
+    assert len(list((out / "features").glob("*.npy"))) == len(labels)  # features cached in the run folder
+    cap = Captioner.load(out)
+    assert cap.num_frames == 4 and cap.backbone == "mobilenet_v2"
+    # the checkpoint's sampling travels with it: captioning a raw video uses 4 frames too
+    text = cap.caption(root / "videos" / f"{labels[0]['video']}.mp4", beam_size=1)[0].caption
+    import numpy as np
+
+    feats = np.load(out / "features" / f"{labels[0]['video']}.npy")
+    assert text == cap.caption_features(feats, beam_size=1)[0][0]

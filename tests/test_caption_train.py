@@ -1,0 +1,230 @@
+"""Training, checkpoints, resume and evaluation on a tiny real set.
+
+The "videos" are real photos from scikit-image seen through a moving crop; their
+frame features come from the real MobileNetV2 backbone.
+"""
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vidcap.errors import DataError, ModelError
+from vidcap.train.caption import evaluate_caption, train_caption
+from vidcap.train.checkpoint import Captioner, read_checkpoint
+
+PHOTOS = {
+    "astronaut": ["an astronaut in a white suit", "a woman astronaut smiles"],
+    "coffee": ["a cup of coffee on a table", "a coffee cup"],
+    "chelsea": ["a cat looks at the camera", "an orange cat"],
+    "rocket": ["a rocket stands on a launch pad", "a rocket before launch"],
+    "coins": ["old coins on a table", "many coins"],
+    "hubble_deep_field": ["galaxies in deep space", "stars and galaxies"],
+}
+HEADER = ["VideoID", "Start", "End", "WorkerID", "Source", "AnnotationTime", "Language", "Description"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: one intra-op thread is fastest, and does not stall when the cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def moving_crops(img, n, seed):
+    """n frames (224, 224, 3) uint8 of a crop window panning across a photo."""
+    import cv2
+
+    if img.ndim == 2:
+        img = np.stack([img] * 3, -1)
+    h, w = img.shape[:2]
+    side = int(min(h, w) * 0.8)
+    rng = np.random.default_rng(seed)
+    y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    y1, x1 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    frames = []
+    for t in np.linspace(0, 1, n):
+        y, x = int(y0 + t * (y1 - y0)), int(x0 + t * (x1 - x0))
+        frames.append(cv2.resize(np.ascontiguousarray(img[y : y + side, x : x + side, :3]), (224, 224)))
+    return np.stack(frames).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def photo_set(tmp_path_factory):
+    """features/<name>.npy (8, 1280) + sidecars, video_corpus.csv and splits.json."""
+    import skimage.data
+
+    from vidcap.features import get_engine
+
+    root = tmp_path_factory.mktemp("photos")
+    feats_dir = root / "features"
+    feats_dir.mkdir()
+    engine = get_engine("mobilenet_v2")
+    rows, splits = [], {"train": [], "val": [], "test": []}
+    for p, (photo, caps) in enumerate(PHOTOS.items()):
+        img = getattr(skimage.data, photo)()
+        for clip in range(3):
+            name = f"{photo}_{clip}_{clip + 4}"
+            valid = 8 if clip != 1 else 5  # one short clip per photo: padded rows and a mask
+            f = np.zeros((8, 1280), np.float32)
+            f[:valid] = engine(moving_crops(img, valid, seed=p * 10 + clip))
+            np.save(feats_dir / f"{name}.npy", f)
+            (feats_dir / f"{name}.json").write_text(json.dumps(
+                {"status": "ok", "valid": valid, "mask": [i < valid for i in range(8)],
+                 "params": {"backbone": "mobilenet_v2", "num_frames": 8}}))
+            for worker, c in enumerate(caps):
+                rows.append([photo, clip, clip + 4, worker, "clean", 10, "English", c.capitalize() + "."])
+            rows.append([photo, clip, clip + 4, 9, "clean", 10, "German", "ein Bild"])
+            splits[("train", "train", "val")[clip]].append(name)
+    corpus = root / "video_corpus.csv"
+    with open(corpus, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        w.writerows(rows)
+    splits["test"] = list(splits["val"])
+    (root / "splits.json").write_text(json.dumps(splits))
+    return root
+
+
+def run(photo_set, out, **kw):
+    opts = dict(features=photo_set / "features", splits=photo_set / "splits.json", epochs=6, hidden=48,
+                lr=3e-3, batch_size=4, checkpoint_every=2, dropout=0.1, seed=1)
+    opts.update(kw)
+    return train_caption(photo_set / "video_corpus.csv", out, **opts)
+
+
+def test_overfits_the_tiny_real_set_and_writes_the_run(photo_set, tmp_path):
+    res = run(photo_set, tmp_path / "run", epochs=25, dropout=0.0, lr=8e-3, beam_size=2)
+    losses = [r["train_loss"] for r in res.history]
+    assert losses[-1] < 0.25 * losses[0]
+    assert res.data["videos"] == {"train": 12, "val": 6, "test": 6} and res.data["dropped_rows"] == {"not_english": 18}
+    # every training video is described by one of its own captions
+    cap = Captioner.load(tmp_path / "run" / "last.pt")
+    data = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert cap.backbone == "mobilenet_v2" and cap.num_frames == 8 and cap.beam_size == 2 and "train_state" in data
+    hits = 0
+    for photo, caps in PHOTOS.items():
+        for clip in (0, 1):
+            f = np.load(photo_set / "features" / f"{photo}_{clip}_{clip + 4}.npy")
+            mask = np.any(f != 0, axis=1)
+            (text, _), = cap.caption_features(f, mask, beam_size=1)
+            hits += text in caps
+    assert hits >= 10
+    lines = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,train_loss,val_loss,val_cider") and len(lines) == 26
+    assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 25
+    assert (tmp_path / "run" / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = read_checkpoint(tmp_path / "run")  # a run folder resolves to its best.pt
+    assert "train_state" not in best and best["metrics"]["val_cider"] == res.best_val_cider
+    assert res.best_val_cider == pytest.approx(max(r["val_cider"] for r in res.history), abs=1e-6)
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(photo_set, tmp_path):
+    full = run(photo_set, tmp_path / "full")
+    part = run(photo_set, tmp_path / "part", stop_after=3)
+    assert part.epochs_run == 3
+    resumed = run(photo_set, tmp_path / "part", resume=True)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    sa, sb = a["train_state"]["optimizer"]["state"], b["train_state"]["optimizer"]["state"]
+    assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(full.history) == strip(resumed.history)
+    # and the comparison can fail: another seed gives other weights
+    other = run(photo_set, tmp_path / "other", seed=2, epochs=2)
+    c = torch.load(other.last, weights_only=True)
+    assert not torch.equal(c["model"]["head.weight"], a["model"]["head.weight"])
+
+
+def test_early_stopping(photo_set, tmp_path):
+    res = run(photo_set, tmp_path / "es", epochs=30, patience=2, lr=1e-7)
+    assert res.stopped_early and res.epochs_run < 30
+    assert res.epochs_run - res.best_epoch == 2
+
+
+def test_evaluate_api_and_cli_agree(photo_set, tmp_path, capsys):
+    from vidcap.cli import main
+
+    run(photo_set, tmp_path / "run", epochs=3)
+    api = evaluate_caption(tmp_path / "run", photo_set / "video_corpus.csv", features=photo_set / "features",
+                           splits=photo_set / "splits.json", split="test", beam_size=2, tokenize="simple",
+                           metrics=("bleu", "rouge", "cider"))
+    code = main(["evaluate", "caption", "--model", str(tmp_path / "run"), "--corpus", str(photo_set / "video_corpus.csv"),
+                 "--features", str(photo_set / "features"), "--splits", str(photo_set / "splits.json"),
+                 "--split", "test", "--beam-size", "2", "--tokenize", "simple", "--metrics", "bleu", "rouge", "cider",
+                 "--quiet"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert {k: printed[k] for k in api.metrics} == api.metrics
+    preds = json.loads((tmp_path / "run" / "predictions-test.json").read_text())
+    assert {k: v["prediction"] for k, v in preds.items()} == api.predictions
+    assert sorted(preds) == sorted(json.loads((photo_set / "splits.json").read_text())["test"])
+
+
+def test_bad_inputs_give_clear_errors(photo_set, tmp_path):
+    res = run(photo_set, tmp_path / "run", epochs=1)
+    ckpt_path = tmp_path / "run" / "last.pt"
+    corpus = photo_set / "video_corpus.csv"
+
+    # corrupt checkpoint: truncated, random bytes, a pickle that would run code
+    raw = ckpt_path.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(raw[: len(raw) // 2])
+    (tmp_path / "noise.pt").write_bytes(np.random.default_rng(0).bytes(5000))
+    torch.save({"format": "vidcap.s2vt", "x": Captioner}, tmp_path / "code.pt")
+    for name in ("trunc.pt", "noise.pt", "code.pt"):
+        with pytest.raises(ModelError, match="corrupt"):
+            Captioner.load(tmp_path / name)
+    with pytest.raises(ModelError, match="does not exist"):
+        Captioner.load(tmp_path / "nothing.pt")
+
+    # vocabulary that does not fit the weights
+    ck = torch.load(ckpt_path, weights_only=True)
+    ck["vocab"]["itos"].append("extra")
+    torch.save(ck, tmp_path / "vocab.pt")
+    with pytest.raises(ModelError, match="vocabulary mismatch"):
+        Captioner.load(tmp_path / "vocab.pt")
+
+    # features of another size / another backbone
+    other = tmp_path / "feats64"
+    other.mkdir()
+    for p in (photo_set / "features").glob("*.npy"):
+        np.save(other / p.name, np.load(p)[:, :64])
+    with pytest.raises(ModelError, match="64 dimensions .* 1280-d mobilenet_v2"):
+        evaluate_caption(res.last, corpus, features=other, splits=photo_set / "splits.json", tokenize="simple", metrics=("cider",))
+    renamed = tmp_path / "feats_other_backbone"
+    renamed.mkdir()
+    for p in (photo_set / "features").glob("*.npy"):
+        np.save(renamed / p.name, np.load(p))
+        (renamed / p.with_suffix(".json").name).write_text(json.dumps({"status": "ok", "params": {"backbone": "resnet50"}}))
+    with pytest.raises(ModelError, match="backbone 'resnet50'"):
+        evaluate_caption(res.last, corpus, features=renamed, splits=photo_set / "splits.json", tokenize="simple", metrics=("cider",))
+    with pytest.raises(ModelError, match="cannot resume"):
+        run(photo_set, tmp_path / "run", features=renamed, resume=True)
+
+    # resuming on other captions: the vocabulary no longer matches
+    rows = list(csv.reader(open(corpus)))
+    changed = tmp_path / "changed.csv"
+    with open(changed, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows[:1] + [r[:7] + [r[7] + " indeed"] for r in rows[1:]])
+    with pytest.raises(ModelError, match="vocabulary mismatch"):
+        train_caption(changed, tmp_path / "run", features=photo_set / "features", splits=photo_set / "splits.json",
+                      resume=True, epochs=2, hidden=48)
+
+    # corpus problems
+    bad = tmp_path / "bad.csv"
+    bad.write_text("video,caption\nx,a cat\n")
+    with pytest.raises(DataError, match="lacks the MSVD column"):
+        train_caption(bad, tmp_path / "r2", features=photo_set / "features")
+    empty = tmp_path / "empty.csv"
+    empty.write_text(",".join(HEADER) + "\n")
+    with pytest.raises(DataError, match="empty"):
+        train_caption(empty, tmp_path / "r3", features=photo_set / "features")
+    nomatch = tmp_path / "nomatch.csv"
+    nomatch.write_text(",".join(HEADER) + "\nzzz,1,2,0,clean,1,English,a thing\n")
+    with pytest.raises(DataError, match="matches a video"):
+        train_caption(nomatch, tmp_path / "r4", features=photo_set / "features")
