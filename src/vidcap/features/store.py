@@ -43,7 +43,8 @@ class Params:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _stat(path: Path) -> dict:
+def file_stat(path: Path) -> dict:
+    """Size and modification time: a cheap "has this file changed?" check before hashing."""
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
@@ -108,7 +109,7 @@ class FeatureStore:
             return False
         if record.get("source") != str(video.resolve()):
             return False
-        if record.get("stat") == _stat(video):
+        if record.get("stat") == file_stat(video):
             return True
         # Touched or copied: compare contents.
         return record.get("hash") == file_hash(video)
@@ -123,7 +124,7 @@ class FeatureStore:
             "status": "ok",
             "error": None,
             "hash": file_hash(video),
-            "stat": _stat(video),
+            "stat": file_stat(video),
             "params": params.to_dict(),
             "shape": list(features.features.shape),
             "valid": int(features.mask.sum()),

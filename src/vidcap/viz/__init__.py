@@ -1,0 +1,1 @@
+"""Drawing on frames and plots."""
