@@ -1,0 +1,758 @@
+"""A searchable video library: an embedded LanceDB table of videos, captions, embeddings, thumbnails.
+
+Layout of a library folder::
+
+    library.json              which models built it (learned model id, text encoder, caption model)
+    db/videos.lance           the LanceDB table, one row per video (id = content hash)
+    features/<backbone>-<N>f/ the foundation's feature store (<name>.npy + <name>.json)
+
+:func:`index` processes each video once -- frame features, a caption from the
+captioning model, the speech transcript when :mod:`vidcap.speech` is installed, a
+thumbnail strip -- and adds its row. A video whose content hash is already in the
+table is skipped, so re-running is cheap and an interrupted run resumes.
+:func:`search` ranks the videos for a text query by the learned joint embedding,
+by the captions and transcripts (MiniLM vectors + full-text BM25), or by a
+reciprocal-rank fusion of both.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vidcap.errors import ConfigError, DataError, ModelError, VidcapError, require
+from vidcap.io.files import atomic_path, write_json
+
+log = logging.getLogger(__name__)
+
+FORMAT = "vidcap.library"
+FORMAT_VERSION = 1
+TABLE = "videos"
+MODES = ("learned", "caption", "hybrid")
+THUMB_FRAMES = 4
+THUMB_SIDE = 96  # short side of a thumbnail frame, pixels
+RRF_K = 60.0
+LANCE = "lancedb>=0.40"
+_BATCH = 16  # rows written to the table at a time
+
+
+# ------------------------------------------------------------------ results
+@dataclass
+class Hit:
+    rank: int
+    id: str
+    name: str
+    path: str
+    score: float
+    caption: str
+    transcript: str
+    scores: dict  # the component scores: learned cosine, caption cosine, bm25, ...
+    thumbs: bytes = field(default=b"", repr=False)  # JPEG of a strip of THUMB_FRAMES frames
+
+    def to_dict(self) -> dict:
+        return {"rank": self.rank, "id": self.id, "name": self.name, "path": self.path,
+                "score": round(float(self.score), 6), "caption": self.caption, "transcript": self.transcript,
+                "scores": {k: round(float(v), 6) for k, v in self.scores.items()}}
+
+
+@dataclass
+class SearchResult:
+    query: str
+    mode: str
+    library: str
+    hits: list[Hit]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"query": self.query, "mode": self.mode, "library": self.library,
+                "seconds": round(self.seconds, 4), "results": [h.to_dict() for h in self.hits]}
+
+    def contact_sheet(self, path) -> Path:
+        """Write a PNG: each result's frames in a row, annotated with rank, score and caption."""
+        return write_contact_sheet(self, path)
+
+
+@dataclass
+class IndexSummary:
+    library: str
+    added: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    total: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"library": self.library, "added": len(self.added), "skipped": len(self.skipped),
+                "failed": self.failed, "total": self.total, "seconds": round(self.seconds, 2)}
+
+
+# ------------------------------------------------------------------ the library
+class Library:
+    """An opened library folder (see the module docstring)."""
+
+    def __init__(self, root, *, create: bool = False):
+        self.root = Path(root)
+        self.meta_path = self.root / "library.json"
+        if self.root.exists() and not self.root.is_dir():
+            raise DataError(f"library {self.root} exists and is not a folder")
+        if not self.meta_path.is_file():
+            if not create:
+                raise DataError(f"{self.root} is not a video library (no library.json); build one with "
+                                f"`vidcap index VIDEOS --library {self.root}`")
+            self.meta = None
+        else:
+            try:
+                self.meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{self.meta_path} is unreadable or not JSON: {exc}") from exc
+            if self.meta.get("format") != FORMAT:
+                raise DataError(f"{self.meta_path} is not a vidcap library description")
+        self._db = None
+
+    # -- storage
+    @property
+    def db(self):
+        if self._db is None:
+            import os
+
+            os.environ.setdefault("LANCE_LOG", "error")  # lance's Rust warnings go to stderr otherwise
+            lancedb = require("lancedb", LANCE)
+            self._db = lancedb.connect(str(self.root / "db"))
+        return self._db
+
+    def table(self, *, must_exist: bool = True):
+        if TABLE in _table_names(self.db):
+            return self.db.open_table(TABLE)
+        if must_exist:
+            raise DataError(f"library {self.root} is empty; add videos with `vidcap index VIDEOS --library {self.root}`")
+        return None
+
+    def __len__(self) -> int:
+        t = self.table(must_exist=False)
+        return 0 if t is None else t.count_rows()
+
+    def rows(self, columns: list[str] | None = None) -> list[dict]:
+        t = self.table(must_exist=False)
+        if t is None:
+            return []
+        if columns is None:
+            return t.to_arrow().to_pylist()
+        names = set(t.schema.names)
+        cols = [c for c in columns if c in names]
+        n = t.count_rows()
+        if n == 0:
+            return []
+        return t.search().select(cols).limit(n).to_arrow().select(cols).to_pylist()  # reads only these columns
+
+    def ids(self) -> set[str]:
+        return {r["id"] for r in self.rows(["id"])}
+
+    # -- what built it
+    @property
+    def learned(self) -> dict | None:
+        return (self.meta or {}).get("learned")
+
+    def check_model(self, model) -> None:
+        """Refuse a learned model other than the one the library was built with."""
+        built = self.learned
+        if model is None:
+            return
+        if built is None:
+            raise ModelError(f"library {self.root} was built without a learned retrieval model, so it holds no "
+                             f"learned embeddings; re-index it into a new library with --model {model.path}")
+        if built["model_id"] != model.model_id:
+            raise ModelError(f"library {self.root} was built with retrieval model {built['model_id']} "
+                             f"({built.get('path')}), not {model.model_id} ({model.path}); search it with that "
+                             "model or index the videos into a new library with this one")
+
+    def load_model(self, model=None):
+        """The learned model: ``model`` (a path or a loaded model, checked against the
+        library) or the one recorded in library.json."""
+        from vidcap.train.retrieval import RetrievalModel
+
+        if model is None:
+            built = self.learned
+            if built is None:
+                raise ConfigError(f"library {self.root} was built without a learned model; use --mode caption "
+                                  "or re-index with --model")
+            model = built.get("path")
+            if not model or not Path(model).is_file():
+                from vidcap.train.retrieval import DEFAULT_MODEL
+
+                bundled = RetrievalModel.load(DEFAULT_MODEL) if DEFAULT_MODEL.is_file() else None
+                if bundled is None or bundled.model_id != built["model_id"]:
+                    raise ModelError(f"the retrieval model {model} that built library {self.root} is gone; "
+                                     "pass it with --model")
+                model = bundled
+        if not isinstance(model, RetrievalModel):
+            model = RetrievalModel.load(model)
+        self.check_model(model)
+        return model
+
+    def write_meta(self, meta: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json(self.meta_path, meta)
+        self.meta = meta
+
+    # -- edits
+    def remove(self, keys) -> list[str]:
+        """Delete videos by id (or a unique id prefix), name or path; returns the ids removed."""
+        t = self.table()
+        rows = self.rows(["id", "name", "path"])
+        gone = []
+        for key in keys:
+            key = str(key)
+            match = [r for r in rows if r["id"] == key or r["name"] == key or r["path"] == key
+                     or (len(key) >= 6 and r["id"].startswith(key)) or r["path"] == str(Path(key).resolve())]
+            if not match:
+                raise DataError(f"no video {key!r} in library {self.root}; `vidcap library ls` lists them")
+            gone += [r["id"] for r in match]
+        gone = sorted(set(gone))
+        t.delete("id IN (" + ", ".join(_sql_str(i) for i in gone) + ")")
+        self._refresh_fts(t)
+        return gone
+
+    def _refresh_fts(self, t) -> None:
+        if t.count_rows() == 0:
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t.create_fts_index("text", replace=True)
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _table_names(db) -> list[str]:
+    if hasattr(db, "list_tables"):
+        res = db.list_tables()
+        names = getattr(res, "tables", res)
+        return list(names)
+    return list(db.table_names())
+
+
+def _schema(learned_dim: int | None):
+    import pyarrow as pa
+
+    from vidcap.text import DIM
+
+    fields = [
+        pa.field("id", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("duration", pa.float64()),
+        pa.field("fps", pa.float64()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("has_audio", pa.bool_()),
+        pa.field("caption", pa.string()),
+        pa.field("caption_score", pa.float64()),
+        pa.field("transcript", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("vec_caption", pa.list_(pa.float32(), DIM)),
+        pa.field("vec_transcript", pa.list_(pa.float32(), DIM)),
+        pa.field("thumbs", pa.binary()),
+        pa.field("thumb_times", pa.list_(pa.float64())),
+        pa.field("indexed_at", pa.string()),
+    ]
+    if learned_dim:
+        fields.insert(12, pa.field("vec_learned", pa.list_(pa.float32(), int(learned_dim))))
+    return pa.schema(fields)
+
+
+# ------------------------------------------------------------------ per-video pieces
+def thumbnail_strip(path, *, frames: int = THUMB_FRAMES, side: int = THUMB_SIDE) -> tuple[bytes, list[float]]:
+    """A JPEG of ``frames`` evenly spaced frames side by side, and their times (seconds)."""
+    import cv2
+
+    from vidcap.io import sample_frames
+
+    clip = sample_frames(path, frames, short="repeat", short_side=side)
+    strip = np.concatenate(list(clip.frames), axis=1)  # (H, frames * W, 3) RGB
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise DataError(f"{path}: could not encode its thumbnail")
+    return buf.tobytes(), [round(float(t), 4) for t in clip.timestamps]
+
+
+def transcribe(path) -> str:
+    """The speech transcript of a video when :mod:`vidcap.speech` is installed, else ``""``."""
+    import importlib.util
+
+    if importlib.util.find_spec("vidcap.speech") is None:
+        return ""
+    import vidcap.speech as speech
+
+    fn = getattr(speech, "transcribe", None)
+    if fn is None:
+        log.debug("vidcap.speech has no transcribe(); transcripts are skipped")
+        return ""
+    try:
+        result = fn(path)
+    except VidcapError as exc:  # no audio track, silent audio, ...
+        log.info("%s: no transcript (%s)", path, exc)
+        return ""
+    if isinstance(result, str):
+        return result.strip()
+    if isinstance(result, dict):
+        if "text" in result:
+            return str(result["text"]).strip()
+        result = result.get("segments", [])
+    text = getattr(result, "text", None)
+    if isinstance(text, str):
+        return text.strip()
+    segments = getattr(result, "segments", result)
+    try:
+        return " ".join(str(getattr(s, "text", s.get("text", "") if isinstance(s, dict) else s)).strip()
+                        for s in segments).strip()
+    except TypeError:
+        return ""
+
+
+def _load_captioner(caption_model):
+    """``"none"``: no captions; None: the bundled model if it is installed; else a path."""
+    if caption_model == "none":
+        return None
+    from vidcap.train.checkpoint import DEFAULT_MODEL, Captioner
+
+    if caption_model is None:
+        if not DEFAULT_MODEL.is_file():
+            log.warning("the bundled caption model %s is not installed; videos are indexed without captions "
+                        "(pass caption_model=... / --caption-model)", DEFAULT_MODEL)
+            return None
+        return Captioner.load(None)
+    return Captioner.load(caption_model)
+
+
+def _features(paths: list[Path], store_root: Path, backbone: str, num_frames: int, progress: bool):
+    """``{resolved path: (feats (T, D), mask (T,))}`` from the foundation's store (extracting what is missing)."""
+    from vidcap.features import extract_many
+
+    summary = extract_many(paths, store_root, backbone=backbone, num_frames=num_frames, progress=progress, workers=0)
+    out, failed = {}, {}
+    for r in summary.records:
+        if r["status"] != "ok":
+            failed[r["source"]] = r.get("error") or "feature extraction failed"
+            continue
+        a = np.load(store_root / f"{r['name']}.npy")
+        mask = np.asarray(r.get("mask") or [True] * len(a), dtype=bool)
+        out[r["source"]] = (a.astype(np.float32, copy=False), mask)
+    return out, failed
+
+
+# ------------------------------------------------------------------ index
+def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True,
+          backbone: str | None = None, num_frames: int | None = None, progress: bool = False) -> IndexSummary:
+    """Add videos to a library (created when missing). Each video is processed once.
+
+    inputs: video files, folders or ``.txt`` lists. model: a retrieval checkpoint
+    (or run folder) for the learned embeddings (default: the bundled one, if
+    installed; ``model="none"``: none), and a library keeps the model it was built with (another one
+    is refused). caption_model: a caption checkpoint, None for the bundled one, or
+    ``"none"``. backbone / num_frames: the frame features when there is no learned
+    model (default ``mobilenet_v2`` / 16).
+    """
+    from vidcap.features.backbones import file_hash
+    from vidcap.features.pipeline import find_videos
+    from vidcap.io import probe
+    from vidcap.text import MODEL_NAME, encode
+    from vidcap.train.retrieval import RetrievalModel
+
+    started = time.perf_counter()
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    videos = find_videos(inputs)
+    if not videos:
+        raise DataError(f"no videos found in {[str(i) for i in inputs]}")
+    lib = Library(library, create=True)
+
+    # The models: the library's own on a re-run, refusing another.
+    if model == "none":
+        rmodel = None
+        if lib.learned is not None:
+            raise ModelError(f"library {lib.root} holds learned embeddings of model {lib.learned['model_id']}; "
+                             "index into it with that model")
+    elif model is None and lib.learned is not None:
+        rmodel = lib.load_model(None)
+    elif model is None:
+        from vidcap.train.retrieval import DEFAULT_MODEL
+
+        if not DEFAULT_MODEL.is_file():
+            raise ConfigError("give a retrieval model (model=... / --model, trained with `vidcap train retrieval`) "
+                              "or model='none' for a caption-only library")
+        rmodel = RetrievalModel.load(DEFAULT_MODEL)
+    else:
+        rmodel = model if isinstance(model, RetrievalModel) else RetrievalModel.load(model)
+        if lib.meta is not None:
+            lib.check_model(rmodel)
+    if lib.meta is not None and lib.meta.get("text_model") != MODEL_NAME:
+        raise ModelError(f"library {lib.root} was built with text encoder {lib.meta.get('text_model')!r}, "
+                         f"this vidcap uses {MODEL_NAME!r}; build a new library")
+    if rmodel is not None:
+        backbone, num_frames = rmodel.backbone, rmodel.num_frames
+    else:
+        meta_feats = (lib.meta or {}).get("features") or {}
+        backbone = backbone or meta_feats.get("backbone") or "mobilenet_v2"
+        num_frames = num_frames or meta_feats.get("num_frames") or 16
+
+    captioner = _load_captioner(caption_model if caption_model is not None else (lib.meta or {}).get("caption_model_path"))
+    if lib.meta is None:
+        lib.write_meta({
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "text_model": MODEL_NAME,
+            "learned": rmodel.describe() if rmodel is not None else None,
+            "features": {"backbone": backbone, "num_frames": int(num_frames)},
+            "caption_model_path": captioner.path if captioner is not None else "none",
+        })
+
+    summary = IndexSummary(str(lib.root))
+    have = lib.ids()
+    todo: list[tuple[Path, str]] = []
+    seen: set[str] = set()
+    for v in videos:
+        if not v.is_file():
+            summary.failed.append({"path": str(v), "error": f"{v}: no such file"})
+            continue
+        h = file_hash(v)[:32]
+        if h in have or h in seen:
+            summary.skipped.append(str(v))
+        else:
+            seen.add(h)
+            todo.append((v, h))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), unit="video", desc="index")
+    table = lib.table(must_exist=False)
+    schema = _schema(rmodel.dim if rmodel is not None else None)
+    try:
+        for start in range(0, len(todo), _BATCH):
+            chunk = todo[start:start + _BATCH]
+            paths = [v for v, _ in chunk]
+            feats, failed = _features(paths, lib.root / "features" / f"{backbone}-{num_frames}f", backbone,
+                                      num_frames, False)
+            cap_feats = feats
+            if captioner is not None and (captioner.backbone, captioner.num_frames) != (backbone, num_frames):
+                cap_feats, failed2 = _features(paths, lib.root / "features" / f"{captioner.backbone}-{captioner.num_frames}f",
+                                               captioner.backbone, captioner.num_frames, False)
+                failed.update(failed2)
+            rows = []
+            for v, h in chunk:
+                src = str(v.resolve())
+                if src in failed or src not in feats:
+                    summary.failed.append({"path": str(v), "error": failed.get(src, "no features")})
+                    continue
+                try:
+                    rows.append(_row(v, h, feats[src], cap_feats.get(src), rmodel, captioner,
+                                     transcripts, probe))
+                except VidcapError as exc:
+                    summary.failed.append({"path": str(v), "error": str(exc)})
+                    log.warning("%s", exc)
+            if rows:
+                texts = [r["caption"] for r in rows] + [r["transcript"] for r in rows]
+                vecs = encode(texts)
+                for i, r in enumerate(rows):
+                    r["vec_caption"] = vecs[i].tolist() if r["caption"] else [0.0] * vecs.shape[1]
+                    r["vec_transcript"] = vecs[len(rows) + i].tolist() if r["transcript"] else [0.0] * vecs.shape[1]
+                import pyarrow as pa
+
+                data = pa.Table.from_pylist(rows, schema=schema)
+                if table is None:
+                    table = lib.db.create_table(TABLE, data=data, schema=schema)
+                else:
+                    table.add(data)
+                summary.added += [r["path"] for r in rows]
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+        if table is not None and summary.added:
+            lib._refresh_fts(table)
+    for f in summary.failed:
+        log.warning("not indexed: %s", f["error"])
+    summary.total = len(lib)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _row(video: Path, vid: str, feat, cap_feat, rmodel, captioner, transcripts: bool, probe) -> dict:
+    info = probe(video)
+    a, mask = feat
+    caption, cap_score = "", 0.0
+    if captioner is not None and cap_feat is not None:
+        (caption, cap_score), = captioner.caption_features(cap_feat[0][None], cap_feat[1][None])
+    transcript = transcribe(video) if transcripts and info.has_audio else ""
+    thumbs, times = thumbnail_strip(video)
+    row = {
+        "id": vid, "name": video.stem, "path": str(video.resolve()),
+        "duration": float(info.duration or 0.0), "fps": float(info.avg_fps or 0.0),
+        "width": int(info.width), "height": int(info.height), "has_audio": bool(info.has_audio),
+        "caption": caption, "caption_score": float(cap_score), "transcript": transcript,
+        "text": " ".join(s for s in (caption, transcript) if s),
+        "thumbs": thumbs, "thumb_times": times, "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    if rmodel is not None:
+        row["vec_learned"] = rmodel.embed_videos(a[None], mask[None])[0].tolist()
+    return row
+
+
+# ------------------------------------------------------------------ search
+def _check_query(query) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise ConfigError(f"the search query is empty ({query!r}); give some words describing the video")
+    return " ".join(query.split())
+
+
+def _vector_hits(table, vec, column: str, limit: int) -> list[tuple[str, float]]:
+    rows = (table.search(np.asarray(vec, dtype=np.float32), vector_column_name=column)
+            .distance_type("dot").limit(limit).select(["id", "_distance"]).to_list())
+    return [(r["id"], 1.0 - float(r["_distance"])) for r in rows]
+
+
+def _fts_hits(table, query: str, limit: int) -> list[tuple[str, float]]:
+    try:
+        rows = table.search(query, query_type="fts").limit(limit).select(["id", "_score"]).to_list()
+    except Exception as exc:  # no FTS index yet (no text at all) or a query lance cannot parse
+        log.debug("full-text search skipped: %s", exc)
+        return []
+    return [(r["id"], float(r["_score"])) for r in rows]
+
+
+def _fuse(lists: dict[str, list[tuple[str, float]]], k: float = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion of ranked ``(id, score)`` lists."""
+    fused: dict[str, float] = {}
+    for hits in lists.values():
+        for rank, (vid, _) in enumerate(hits, start=1):
+            fused[vid] = fused.get(vid, 0.0) + 1.0 / (k + rank)
+    return sorted(fused.items(), key=lambda kv: -kv[1])
+
+
+def search(query: str, library, *, k: int = 10, mode: str = "hybrid", model=None) -> SearchResult:
+    """Rank the library's videos for a text query.
+
+    mode ``learned``: cosine in the joint embedding; ``caption``: MiniLM cosine to
+    the generated captions and transcripts fused with BM25 full-text search;
+    ``hybrid``: reciprocal-rank fusion of all of them. ``model``: the retrieval
+    model (default: the one that built the library; another one is refused).
+    """
+    started = time.perf_counter()
+    query = _check_query(query)
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+    if int(k) < 1:
+        raise ConfigError(f"k must be at least 1, got {k}")
+    lib = Library(library)
+    table = lib.table()
+    n = table.count_rows()
+    if n == 0:
+        raise DataError(f"library {lib.root} is empty; add videos with `vidcap index VIDEOS --library {lib.root}`")
+    from vidcap.text import encode
+
+    qtext = encode([query])[0]
+    pool = min(n, max(4 * int(k), 50))
+    lists: dict[str, list[tuple[str, float]]] = {}
+    if mode in ("learned", "hybrid"):
+        if mode == "hybrid" and lib.learned is None and model is None:
+            raise ConfigError(f"library {lib.root} was built without a learned model; use --mode caption")
+        rmodel = lib.load_model(model)
+        lists["learned"] = _vector_hits(table, rmodel.embed_text_vectors(qtext[None])[0], "vec_learned", pool)
+    elif model is not None:
+        lib.load_model(model)  # still refuse a model the library was not built with
+    if mode in ("caption", "hybrid"):
+        rows = lib.rows(["caption", "transcript"])
+        has_cap = any(r["caption"] for r in rows)
+        has_tr = any(r["transcript"] for r in rows)
+        if not (has_cap or has_tr):
+            if mode == "caption":
+                raise DataError(f"library {lib.root} holds no captions or transcripts to search; index it with a "
+                                "caption model (--caption-model) or use --mode learned")
+        else:
+            if has_cap:
+                lists["caption"] = _vector_hits(table, qtext, "vec_caption", pool)
+            if has_tr:
+                lists["transcript"] = [h for h in _vector_hits(table, qtext, "vec_transcript", pool) if h[1] != 0.0]
+            lists["bm25"] = _fts_hits(table, query, pool)
+    if mode == "learned":
+        ranked = lists["learned"]
+    else:
+        ranked = _fuse(lists)
+    top = ranked[: int(k)]
+    ids = [vid for vid, _ in top]
+    info = {r["id"]: r for r in table.search().where("id IN (" + ", ".join(_sql_str(i) for i in ids) + ")")
+            .select(["id", "name", "path", "caption", "transcript", "thumbs"]).limit(len(ids)).to_list()} if ids else {}
+    comp = {name: dict(hits) for name, hits in lists.items()}
+    hits = []
+    for rank, (vid, score) in enumerate(top, start=1):
+        r = info[vid]
+        hits.append(Hit(rank, vid, r["name"], r["path"], float(score), r["caption"] or "", r["transcript"] or "",
+                        {name: c[vid] for name, c in comp.items() if vid in c}, r["thumbs"] or b""))
+    return SearchResult(query, mode, str(lib.root), hits, time.perf_counter() - started)
+
+
+# ------------------------------------------------------------------ contact sheet
+def write_contact_sheet(result: SearchResult, path) -> Path:
+    """One row per result: its thumbnail strip with ``#rank score`` and the caption drawn on it."""
+    import cv2
+
+    if not result.hits:
+        raise DataError(f"no results for {result.query!r} to draw")
+    rows = []
+    width = 0
+    for h in result.hits:
+        img = cv2.imdecode(np.frombuffer(h.thumbs, np.uint8), cv2.IMREAD_COLOR) if h.thumbs else None
+        if img is None:
+            img = np.zeros((THUMB_SIDE, THUMB_SIDE * THUMB_FRAMES, 3), np.uint8)
+        img = cv2.resize(img, (int(img.shape[1] * 120 / img.shape[0]), 120))
+        band = np.full((26, img.shape[1], 3), 30, np.uint8)
+        text = (h.caption or h.transcript or h.name)[:80]
+        cv2.putText(band, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (235, 235, 235), 1, cv2.LINE_AA)
+        label = f"#{h.rank}  score {h.score:.3f}"
+        cv2.rectangle(img, (0, 0), (8 + 9 * len(label), 22), (0, 0, 0), -1)
+        cv2.putText(img, label, (5, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1, cv2.LINE_AA)
+        rows.append(np.concatenate([img, band], axis=0))
+        width = max(width, img.shape[1])
+    header = np.full((30, width, 3), 255, np.uint8)
+    cv2.putText(header, f'"{result.query}"  ({result.mode})'[:90], (6, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                (0, 0, 0), 1, cv2.LINE_AA)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    sheet = np.concatenate([header] + rows, axis=0)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), sheet):
+            raise DataError(f"could not write the contact sheet {path}")
+    return path
+
+
+# ------------------------------------------------------------------ listing
+def list_videos(library) -> list[dict]:
+    """One dict per video (no vectors, no thumbnails)."""
+    lib = Library(library)
+    cols = ["id", "name", "path", "duration", "width", "height", "has_audio", "caption", "transcript", "indexed_at"]
+    return sorted(lib.rows(cols), key=lambda r: r["name"])
+
+
+def remove(keys, library) -> list[str]:
+    """Remove videos (by id, id prefix, name or path) from a library; returns the ids removed."""
+    if isinstance(keys, str):
+        keys = [keys]
+    if not keys:
+        raise ConfigError("name at least one video to remove")
+    return Library(library).remove(keys)
+
+
+# ------------------------------------------------------------------ evaluation
+def score_matrices(library, names: list[str], queries: list[str], *, model=None) -> dict[str, np.ndarray]:
+    """Score matrices ``(len(queries), len(names))`` of every signal the library holds.
+
+    ``learned``: cosine in the joint space; ``caption``: MiniLM cosine to the
+    generated caption (or the transcript, whichever is closer); ``bm25``: full-text
+    score, ``-inf`` where a video does not match. Only the named videos are ranked.
+    """
+    from vidcap.text import encode
+
+    lib = Library(library)
+    table = lib.table()
+    cols = ["id", "name", "caption", "transcript", "vec_caption", "vec_transcript"]
+    if lib.learned is not None:
+        cols.append("vec_learned")
+    by_name = {r["name"]: r for r in lib.rows(cols)}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise DataError(f"library {lib.root} lacks {len(missing)} of the videos to evaluate, e.g. {missing[0]!r}")
+    rows = [by_name[n] for n in names]
+    q = encode(queries)  # (Q, 384)
+    out: dict[str, np.ndarray] = {}
+    if lib.learned is not None:
+        rmodel = lib.load_model(model)
+        vl = np.asarray([r["vec_learned"] for r in rows], dtype=np.float32)
+        out["learned"] = rmodel.embed_text_vectors(q) @ vl.T
+    if any(r["caption"] or r["transcript"] for r in rows):
+        vc = np.asarray([r["vec_caption"] for r in rows], dtype=np.float32)
+        sc = q @ vc.T
+        vt = np.asarray([r["vec_transcript"] for r in rows], dtype=np.float32)
+        has_t = np.asarray([bool(r["transcript"]) for r in rows])
+        if has_t.any():
+            st = q @ vt.T
+            sc = np.where(has_t[None], np.maximum(sc, st), sc)
+        has_c = np.asarray([bool(r["caption"]) for r in rows])
+        sc = np.where(has_c[None] | has_t[None], sc, -1.0)
+        out["caption"] = sc
+        col = {r["id"]: j for j, r in enumerate(rows)}
+        bm = np.full((len(queries), len(rows)), -np.inf)
+        n_all = table.count_rows()
+        for i, text in enumerate(queries):
+            for vid, s in _fts_hits(table, text, n_all):
+                if vid in col:
+                    bm[i, col[vid]] = s
+        out["bm25"] = bm
+    return out
+
+
+MODE_SIGNALS = {"learned": ("learned",), "caption": ("caption", "bm25"), "hybrid": ("learned", "caption", "bm25")}
+
+
+def evaluate_retrieval(corpus, library, *, splits=None, split="test", videos=None, model=None, caption_model=None,
+                       modes=MODES, progress: bool = False) -> dict:
+    """Recall@1/5/10 and median rank, text->video and video->text, of each search mode.
+
+    Every English reference caption of the split's videos is a query; the split's
+    videos are the gallery. ``videos``: a folder holding them -- they are indexed
+    into ``library`` first (once; re-runs reuse it). Modes fuse their signals by
+    reciprocal rank exactly as :func:`search` does. Returns
+    ``{"split", "videos", "queries", "modes": {mode: {"t2v": {...}, "v2t": {...}}}}``.
+    """
+    from vidcap.data.captions import _find_video, load_corpus, load_splits
+    from vidcap.metrics.retrieval import reciprocal_rank_fusion, retrieval_metrics
+
+    corp = load_corpus(corpus)
+    if splits is None and (Path(corpus).parent / "splits.json").is_file():
+        splits = Path(corpus).parent / "splits.json"
+    if splits is None:
+        raise ConfigError("give the splits file (splits=... / --splits) that names the evaluation videos")
+    split_map = load_splits(splits) if not isinstance(splits, dict) else splits
+    if split not in split_map:
+        raise DataError(f"split {split!r} is not in {splits}; it has {sorted(split_map)}")
+    names = [n for n in split_map[split] if n in corp.captions]
+    if len(names) < 2:
+        raise DataError(f"split {split!r} has {len(names)} captioned video(s); retrieval needs at least 2")
+    if videos is not None:
+        paths = [_find_video(Path(videos), n) for n in names]
+        missing = [n for n, p in zip(names, paths) if p is None]
+        if missing:
+            raise DataError(f"{videos} lacks {len(missing)} video(s) of split {split!r}, e.g. {missing[0]!r}")
+        summary = index(paths, library, model=model, caption_model=caption_model, progress=progress)
+        if summary.failed:
+            raise DataError(f"{len(summary.failed)} video(s) of split {split!r} could not be indexed: "
+                            f"{summary.failed[0]['error']}")
+    queries, owner = [], []
+    for j, n in enumerate(names):
+        for c in corp.captions[n]:
+            queries.append(c)
+            owner.append(j)
+    owner = np.asarray(owner)
+    mats = score_matrices(library, names, queries, model=model if model != "none" else None)
+    result = {"split": split, "videos": len(names), "queries": len(queries), "modes": {}}
+    for mode in modes:
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+        signals = [mats[s] for s in MODE_SIGNALS[mode] if s in mats]
+        if len(signals) != len(MODE_SIGNALS[mode]):
+            log.warning("mode %s skipped: the library lacks %s", mode,
+                        [s for s in MODE_SIGNALS[mode] if s not in mats])
+            continue
+        if len(signals) == 1:
+            result["modes"][mode] = retrieval_metrics(signals[0], owner)
+        else:
+            t2v = retrieval_metrics(reciprocal_rank_fusion(signals, axis=1, k=RRF_K), owner)["t2v"]
+            v2t = retrieval_metrics(reciprocal_rank_fusion(signals, axis=0, k=RRF_K), owner)["v2t"]
+            result["modes"][mode] = {"t2v": t2v, "v2t": v2t}
+    return result
