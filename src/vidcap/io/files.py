@@ -14,6 +14,9 @@ from typing import Iterator
 
 import numpy as np
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path, *, suffix: str | None = None) -> Iterator[Path]:
@@ -25,6 +28,7 @@ def atomic_path(path, *, suffix: str | None = None) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + (suffix or path.suffix), dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the result a normal file's mode
     os.close(fd)
     tmp = Path(tmp)
     try:

@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from vidcap.errors import DecodeError
-from vidcap.io.sampling import even_indices, fps_indices, short_side_size
+from vidcap.io.sampling import even_indices, fps_indices, resize, short_side_size
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,9 @@ def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None, rotation: int) -
     """One decoded frame as ``(H, W, 3) uint8`` RGB, scaled (before rotation) and upright."""
     if size is not None:
         w, h = size if rotation in (0, 180) else size[::-1]
-        array = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+        array = frame.to_ndarray(format="rgb24")
+        if (w, h) != (frame.width, frame.height):
+            array = resize(array, (w, h))
     else:
         array = frame.to_ndarray(format="rgb24")
     k = rotation // 90
