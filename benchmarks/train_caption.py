@@ -4,7 +4,10 @@ vidcap runs each recurrent layer once over the whole (frames + words) sequence
 (``nn.LSTM``, teacher forcing). The baseline is the seed's structure: a Python
 loop over N frame steps and M word steps calling ``nn.LSTMCell`` -- with the very
 same weights, the same batches and the same optimizer. Both losses are checked to
-agree before timing. Prints a table of training samples/s and the speed-up.
+agree before timing. Prints a table of training samples/s and the speed-up, and
+the compute floor: the step's FLOPs (forward + backward, counted by torch) at this
+machine's measured matmul rate -- no implementation of the same model in the same
+precision can train faster than that on this CPU.
 
     python benchmarks/train_caption.py                 # the bundled model's shape
     python benchmarks/train_caption.py --preset seed   # hidden 512, 80 frames, 4096-d
@@ -97,6 +100,31 @@ def train_rates(impls, data, warmup=2):
     return {name: len(data[0][0]) / statistics.median(t) for name, t in times.items()}
 
 
+def matmul_gflops(threads: int) -> float:
+    """Best fp32 matmul rate (GFLOP/s) at a size the recurrent products reach."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    torch.mm(a, b)
+    best = 0.0
+    for _ in range(10):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * 1024**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def step_gflop(loop: LoopS2VT, feats, caps) -> float:
+    """FLOPs of one training step's forward and backward pass, counted on the loop
+    version (torch's counter sees its matrix products; it cannot see inside the
+    fused oneDNN LSTM kernel, which does the same products)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loop(feats, caps).backward()
+    loop.zero_grad()
+    return counter.get_total_flops() / 1e9
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="bundled")
@@ -122,11 +150,16 @@ def main():
     rates = train_rates({"fast": (lambda f, c: model(f, None, c)[1], list(model.parameters())),
                          "loop": (lambda f, c: loop(f, c), list(loop.parameters()))}, data)
     fast, slow = rates["fast"], rates["loop"]
+    gflop, rate = step_gflop(loop, *data[0]), matmul_gflops(args.threads)
+    floor = args.batch_size / (gflop / rate)
     print(f"S2VT training, preset {args.preset} {cfg}, batch {args.batch_size}, vocab {args.vocab}, "
           f"median of {args.batches} interleaved batches, {args.threads} thread(s); losses agree ({float(a):.5f})")
     print(f"{'implementation':<36} {'samples/s':>10} {'speed-up':>9}")
     print(f"{'LSTMCell loop per time step (seed)':<36} {slow:10.1f} {1.0:9.2f}")
     print(f"{'vidcap: nn.LSTM over whole sequence':<36} {fast:10.1f} {fast / slow:9.2f}")
+    print(f"{'compute floor (FLOPs / matmul rate)':<36} {floor:10.1f} {floor / slow:9.2f}")
+    print(f"one step = {gflop:.2f} GFLOP (forward + backward); fp32 matmul rate {rate:.0f} GFLOP/s, "
+          f"{args.threads} thread(s); vidcap reaches {fast / floor:.0%} of the floor")
 
 
 if __name__ == "__main__":

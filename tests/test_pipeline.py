@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from clips import coded_frames, noise_frames, write_clip
 from vidcap.cli import main as cli_main

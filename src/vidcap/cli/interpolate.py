@@ -97,7 +97,7 @@ def run_interpolate(args) -> int:
     return 0
 
 
-def read_image(path) -> "np.ndarray":  # noqa: F821 - numpy imported lazily
+def read_image(path):
     """An image file as ``(H, W, 3) uint8`` RGB, or a DecodeError naming the file."""
     import cv2
 

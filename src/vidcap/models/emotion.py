@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidcap.errors import ConfigError, MissingDependencyError, ModelError
+from vidcap.io.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -286,14 +287,8 @@ def save_seed_checkpoint(model: SeedEmotionNet, path: str | os.PathLike, **extra
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model_args": asdict(model.config), "state_dict": model.state_dict(), **extra}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -301,7 +301,6 @@ def _splat(flow: np.ndarray, t: float, weight: np.ndarray, sign: float) -> tuple
     weight ``(h, w)`` (both float64).
     """
     h, w = weight.shape
-    n = h * w
     gx, gy = _grid(h, w)
     fx = flow[..., 0]
     fy = flow[..., 1]

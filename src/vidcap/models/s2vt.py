@@ -106,7 +106,7 @@ class S2VT(nn.Module):
         words, targets = captions[:, :-1], captions[:, 1:]  # (B, M) each
         M = words.shape[1]
         x, n = self._frames(feats, mask)  # (B, T, H), (B,)
-        T, H = x.shape[1], x.shape[2]
+        H = x.shape[2]
         emb = self.drop(self.embed(words))  # (B, M, H)
         if self.config.variant == "s2vt":
             L = n + M  # each row: its valid frames, then its M word steps

@@ -13,8 +13,6 @@ only in training checkpoints, for exact resume).
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,34 +22,14 @@ import torch
 from vidcap.data.vocab import Vocabulary
 from vidcap.errors import ConfigError, DataError, ModelError
 from vidcap.models.s2vt import S2VT, S2VTConfig
+from vidcap.train.runs import load_checkpoint, resolve_run, save_checkpoint
 
 log = logging.getLogger(__name__)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
 FORMAT = "vidcap.s2vt"
 FORMAT_VERSION = 1
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "s2vt_synth.pt"
-
-
-def save_checkpoint(ckpt: dict, path: str | Path) -> Path:
-    """Write ``ckpt`` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-    try:
-        torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def make_checkpoint(
@@ -85,36 +63,13 @@ def make_checkpoint(
 
 def resolve_model_path(path: str | Path | None) -> Path:
     """A checkpoint file, or a training run folder (its best.pt, else last.pt); None: the bundled model."""
-    if path is None:
-        if not DEFAULT_MODEL.is_file():
-            raise ModelError(f"the bundled caption model {DEFAULT_MODEL} is missing; reinstall vidcap or pass --model")
-        return DEFAULT_MODEL
-    p = Path(path)
-    if p.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (p / name).is_file():
-                return p / name
-        raise ModelError(f"run folder {p} holds neither best.pt nor last.pt")
-    if not p.is_file():
-        raise ModelError(f"model checkpoint {p} does not exist")
-    return p
+    return resolve_run(path, default=DEFAULT_MODEL, what="caption model")
 
 
 def read_checkpoint(path: str | Path) -> dict:
     """Load and check a checkpoint dict without executing pickled code."""
-    p = resolve_model_path(path)
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, EOFError, zip errors)
-        raise ModelError(f"checkpoint {p} is corrupt or not a vidcap checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ModelError(f"{p} is not a vidcap S2VT checkpoint (no format={FORMAT!r} entry)")
-    if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelError(f"checkpoint {p} has format version {ckpt['format_version']}; upgrade vidcap to read it")
-    for key in ("model_args", "model", "vocab", "backbone", "sampling"):
-        if key not in ckpt:
-            raise ModelError(f"checkpoint {p} lacks its {key!r} entry; it is corrupt")
-    return ckpt
+    return load_checkpoint(resolve_model_path(path), format=FORMAT, version=FORMAT_VERSION,
+                           required=("model_args", "model", "vocab", "backbone", "sampling"), what="S2VT")
 
 
 def build_model(ckpt: dict, path: str | Path = "checkpoint") -> tuple[S2VT, Vocabulary]:

@@ -29,6 +29,7 @@ from vidcap.data.folders import SPLITS, VideoDataset, VideoItem, load_dataset
 from vidcap.errors import ConfigError, DataError, ModelError, VidcapError
 from vidcap.features.store import FeatureStore, Params, file_stat, remove_stale_temps
 from vidcap.io.files import atomic_path, save_npy, write_json
+from vidcap.train.runs import load_checkpoint, resolve_run, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -390,35 +391,10 @@ def make_checkpoint(model, cfg: ClassifyConfig, classes: list[str], *, feature_d
     return ckpt
 
 
-def resolve_run(path) -> Path:
-    """A checkpoint file, or a run folder (its best.pt, else last.pt)."""
-    p = Path(path)
-    if p.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (p / name).is_file():
-                return p / name
-        raise ModelError(f"run folder {p} holds neither best.pt nor last.pt")
-    if not p.is_file():
-        raise ModelError(f"model checkpoint {p} does not exist")
-    return p
-
-
 def read_checkpoint(path) -> dict:
     """Load a classifier checkpoint (``weights_only=True``: no pickled code runs) and check it."""
-    p = resolve_run(path)
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise ModelError(f"checkpoint {p} is corrupt or not a torch file ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ModelError(f"{p} is not a vidcap classifier checkpoint (format {found!r}, expected {FORMAT!r})")
-    if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelError(f"checkpoint {p} has format version {ckpt['format_version']}; upgrade vidcap to read it")
-    for key in ("model_type", "model_args", "model", "classes", "config", "sampling"):
-        if key not in ckpt:
-            raise ModelError(f"checkpoint {p} lacks its {key!r} entry; it is corrupt")
-    return ckpt
+    return load_checkpoint(resolve_run(path), format=FORMAT, version=FORMAT_VERSION, what="classifier",
+                           required=("model_type", "model_args", "model", "classes", "config", "sampling"))
 
 
 def model_from_checkpoint(ckpt: dict, where="checkpoint"):
@@ -440,8 +416,6 @@ def model_from_checkpoint(ckpt: dict, where="checkpoint"):
 
 
 def _save(ckpt: dict, path: Path) -> None:
-    from vidcap.train.checkpoint import save_checkpoint
-
     save_checkpoint(ckpt, path)
 
 

@@ -14,8 +14,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ import torch
 from vidcap.errors import ConfigError, DataError, ModelError
 from vidcap.metrics.retrieval import retrieval_metrics
 from vidcap.models.retrieval import RetrievalConfig, VideoTextModel
+from vidcap.train.runs import load_checkpoint, resolve_run, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -69,52 +68,14 @@ def make_checkpoint(model: VideoTextModel, *, backbone: str, num_frames: int, sh
     return ckpt
 
 
-def save_checkpoint(ckpt: dict, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def resolve_model_path(path) -> Path:
-    """A checkpoint file, or a run folder (its best.pt, else last.pt)."""
-    if path is None:
-        if DEFAULT_MODEL.is_file():
-            return DEFAULT_MODEL
-        raise ModelError("no retrieval model given and none is bundled; train one with `vidcap train retrieval` "
-                         "and pass --model")
-    p = Path(path)
-    if p.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (p / name).is_file():
-                return p / name
-        raise ModelError(f"run folder {p} holds neither best.pt nor last.pt")
-    if not p.is_file():
-        raise ModelError(f"retrieval model {p} does not exist")
-    return p
+    """A checkpoint file, or a run folder (its best.pt, else last.pt); None: the bundled model."""
+    return resolve_run(path, default=DEFAULT_MODEL, what="retrieval model")
 
 
 def read_checkpoint(path) -> dict:
-    p = resolve_model_path(path)
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise ModelError(f"checkpoint {p} is corrupt or not a vidcap checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ModelError(f"{p} is not a vidcap retrieval checkpoint (no format={FORMAT!r} entry)")
-    if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelError(f"checkpoint {p} has format version {ckpt['format_version']}; upgrade vidcap to read it")
-    for key in ("model_args", "model", "model_id", "backbone", "sampling", "text_model"):
-        if key not in ckpt:
-            raise ModelError(f"checkpoint {p} lacks its {key!r} entry; it is corrupt")
-    return ckpt
+    return load_checkpoint(resolve_model_path(path), format=FORMAT, version=FORMAT_VERSION, what="retrieval",
+                           required=("model_args", "model", "model_id", "backbone", "sampling", "text_model"))
 
 
 class RetrievalModel:
