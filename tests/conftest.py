@@ -14,3 +14,17 @@ def samples():
     videos = sample_videos()
     assert {"bikes", "bigbuckbunny", "carphone_pristine"} <= set(videos)
     return videos
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny models: one intra-op thread is fastest, and does not stall when the cores are shared.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("torch_one_thread")``.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -10,12 +10,7 @@ from vidcap.data import synthetic
 from vidcap.train.checkpoint import DEFAULT_MODEL, Captioner
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

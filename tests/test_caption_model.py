@@ -9,13 +9,7 @@ from vidcap.models.s2vt import S2VT, S2VTConfig
 VARIANTS = [(v, c) for v in ("s2vt", "encdec") for c in ("lstm", "gru")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread is fastest, and does not stall when the cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def make(variant="s2vt", cell="lstm", **kw):
