@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vidcap.errors import DataError
+from vidcap.io.files import read_json
 
 log = logging.getLogger(__name__)
 
@@ -185,12 +186,7 @@ def load_msrvtt(
     with ``validate`` renamed ``val``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"caption corpus {path} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path} is not valid JSON: {exc}") from exc
+    data = read_json(path, "caption corpus")
     if not isinstance(data, dict) or not isinstance(data.get("sentences"), list):
         raise DataError(f"{path} is not an MSR-VTT annotation file: it needs a 'sentences' list")
     vdir = Path(videos_dir) if videos_dir is not None else None
@@ -255,12 +251,7 @@ def split_by_video(names, *, val_frac: float = 0.1, test_frac: float = 0.2, seed
 def load_splits(path: str | Path) -> dict[str, list[str]]:
     """A ``splits.json`` of ``{"train": [names], "val": [...], "test": [...], ...}``."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DataError(f"splits file {path} does not exist") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"splits file {path} is not valid JSON: {exc}") from exc
+    data = read_json(path, "splits file")
     if not isinstance(data, dict) or not all(
         isinstance(v, list) and all(isinstance(n, str) for n in v) for v in data.values()
     ):

@@ -38,6 +38,21 @@ def atomic_path(path, *, suffix: str | None = None) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def read_json(path, what: str = "JSON file"):
+    """Parse a JSON file, or raise DataError naming it: missing, not UTF-8 or not JSON."""
+    from vidcap.errors import DataError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise DataError(f"{what} {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise DataError(f"{what} {path} is a folder, not a file") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{what} {path} is not valid JSON: {exc}") from exc
+
+
 def write_json(path, obj, **kwargs) -> None:
     """Write ``obj`` as JSON, atomically."""
     with atomic_path(path) as tmp:

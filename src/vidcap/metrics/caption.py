@@ -8,13 +8,13 @@ split), which is what training uses for its per-epoch validation CIDEr.
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
 
 from vidcap.data.captions import clean_caption
 from vidcap.errors import DataError, MissingDependencyError, require
+from vidcap.io.files import read_json
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +134,7 @@ def load_refs_preds(refs_path: str | Path, preds_path: str | Path) -> tuple[dict
     out = []
     for path, kind in ((refs_path, "references"), (preds_path, "predictions")):
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise DataError(f"{kind} file {path} does not exist") from exc
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"{kind} file {path} is not valid JSON: {exc}") from exc
+        data = read_json(path, f"{kind} file")
         if not isinstance(data, dict):
             raise DataError(f"{kind} file {path} must hold one JSON object keyed by video id")
         out.append(data)
