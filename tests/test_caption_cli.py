@@ -7,6 +7,7 @@ import torch
 
 from vidcap.cli import main
 from vidcap.data import synthetic
+from vidcap.errors import VidcapError
 from vidcap.train.checkpoint import DEFAULT_MODEL, Captioner
 
 
@@ -81,6 +82,21 @@ def test_cli_errors(tmp_path, capsys):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     assert main(["caption", str(tmp_path / "missing.mp4"), "--model", str(tmp_path / "bad.pt")]) == 2
     assert "corrupt" in capsys.readouterr().err
+
+
+def test_a_bad_video_among_good_ones_is_reported_and_the_rest_captioned(world, captions, tmp_path, capsys):
+    root, labels = world
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    good = [str(root / "videos" / f"{row['video']}.mp4") for row in labels[:2]]
+    assert main(["caption", good[0], str(bad), good[1], "--beam-size", "3", "--json"]) == 1
+    out = capsys.readouterr()
+    printed = json.loads(out.out)
+    assert [p["caption"] for p in printed] == [captions[0], "", captions[1]]
+    assert "error" not in printed[0] and "bad.mp4" in printed[1]["error"]
+    assert "bad.mp4" in out.err
+    with pytest.raises(VidcapError, match="bad.mp4"):
+        Captioner.load().caption([good[0], bad])
 
 
 def test_train_from_raw_videos_via_cli(world, tmp_path, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -136,13 +137,18 @@ def run_caption(args) -> int:
     from vidcap.train.checkpoint import Captioner
 
     cap = Captioner.load(args.model)
-    results = cap.caption(args.videos, beam_size=args.beam_size, length_penalty=args.length_penalty)
+    results = cap.caption(args.videos, beam_size=args.beam_size, length_penalty=args.length_penalty,
+                          errors="record" if len(args.videos) > 1 else "raise")
     if args.json or args.quiet:
         print_json([r.to_dict() for r in results] if len(results) > 1 else results[0].to_dict())
     else:
         for r in results:
-            print(f"{r.video}: {r.caption}" if len(results) > 1 else r.caption)
-    return 0
+            if r.error is None:
+                print(f"{r.video}: {r.caption}" if len(results) > 1 else r.caption)
+    failed = [r for r in results if r.error is not None]
+    for r in failed:
+        print(f"vidcap: skipped {r.error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def run_train(args) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from vidcap.data.vocab import Vocabulary
-from vidcap.errors import ConfigError, DataError, ModelError
+from vidcap.errors import ConfigError, DataError, ModelError, VidcapError
 from vidcap.models.s2vt import S2VT, S2VTConfig
 from vidcap.train.runs import load_checkpoint, resolve_run, save_checkpoint
 
@@ -123,9 +123,13 @@ class CaptionResult:
     caption: str
     score: float  # log-probability of the caption under the model
     beam_size: int
+    error: str | None = None  # why the video could not be captioned (caption is then "")
 
     def to_dict(self) -> dict:
-        return {"video": self.video, "caption": self.caption, "score": self.score, "beam_size": self.beam_size}
+        out = {"video": self.video, "caption": self.caption, "score": self.score, "beam_size": self.beam_size}
+        if self.error is not None:
+            out["error"] = self.error
+        return out
 
 
 class Captioner:
@@ -178,20 +182,36 @@ class Captioner:
             out += [(self.vocab.decode(s), float(sc)) for s, sc in zip(ids, scores)]
         return out
 
-    def caption(self, videos, *, beam_size: int | None = None, length_penalty: float | None = None) -> list[CaptionResult]:
+    def caption(self, videos, *, beam_size: int | None = None, length_penalty: float | None = None,
+                errors: str = "raise") -> list[CaptionResult]:
         """Caption video files: sample ``num_frames`` frames, extract features with the
-        checkpoint's backbone, decode."""
+        checkpoint's backbone, decode.
+
+        ``errors="raise"``: a video that cannot be read raises its DecodeError;
+        ``errors="record"``: its result carries the error and an empty caption, and
+        the other videos are still captioned.
+        """
         from vidcap.features import extract
 
+        if errors not in ("raise", "record"):
+            raise ConfigError(f"errors={errors!r} must be 'raise' or 'record'")
         if isinstance(videos, (str, Path)):
             videos = [videos]
         if not videos:
             raise DataError("no video to caption was given")
         beam = self.beam_size if beam_size is None else int(beam_size)
-        feats, masks = [], []
+        feats, masks, failed = [], [], {}
         for v in videos:
-            f = extract(v, backbone=self.backbone, num_frames=self.num_frames)
+            try:
+                f = extract(v, backbone=self.backbone, num_frames=self.num_frames)
+            except VidcapError as exc:
+                if errors == "raise":
+                    raise
+                failed[str(v)] = str(exc)
+                continue
             feats.append(np.asarray(f.features, dtype=np.float32))
             masks.append(np.asarray(f.mask, dtype=bool))
-        caps = self.caption_features(np.stack(feats), np.stack(masks), beam_size=beam, length_penalty=length_penalty)
-        return [CaptionResult(str(v), c, s, beam) for v, (c, s) in zip(videos, caps)]
+        caps = iter(self.caption_features(np.stack(feats), np.stack(masks), beam_size=beam,
+                                          length_penalty=length_penalty) if feats else [])
+        return [CaptionResult(str(v), "", float("nan"), beam, failed[str(v)]) if str(v) in failed
+                else CaptionResult(str(v), *next(caps), beam) for v in videos]
