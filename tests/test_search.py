@@ -135,6 +135,24 @@ def test_checkpoint_carries_its_config(trained):
     assert (trained.out_dir / "log.csv").is_file() and len(trained.history) == 40
 
 
+def test_bundled_model_matches_unseen_videos_to_their_captions(world):
+    """The shipped fp16 model (trained on seed 11) on this world (seed 808): caption -> its video."""
+    from vidcap.data.captions import load_msvd
+    from vidcap.train.retrieval import DEFAULT_MODEL, RetrievalModel
+
+    assert DEFAULT_MODEL.stat().st_size < 8_000_000
+    model = RetrievalModel.load(None)  # None: the bundled model
+    assert model.backbone == "mobilenet_v2" and model.feature_dim == 1280
+    root, feats = world
+    corpus = load_msvd(root / "world" / "video_corpus.csv")
+    names = sorted(corpus.captions)
+    videos = model.embed_videos(np.stack([np.load(feats / f"{n}.npy") for n in names]))  # the store's <stem>.npy
+    texts = model.embed_text([corpus.captions[n][0] for n in names])
+    top3 = np.argsort(-texts @ videos.T, axis=1)[:, :3]
+    hits = np.mean([i in row for i, row in enumerate(top3)])
+    assert hits >= 0.5, hits  # chance: 3 in 20
+
+
 def test_learned_search_ranks_the_right_video_first(world, library):
     from vidcap.data.captions import load_msvd
     from vidcap.library import search

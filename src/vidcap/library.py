@@ -536,7 +536,7 @@ def _fuse(lists: dict[str, list[tuple[str, float]]], k: float = RRF_K) -> list[t
     return sorted(fused.items(), key=lambda kv: -kv[1])
 
 
-def search(query: str, library, *, k: int = 10, mode: str = "hybrid", model=None) -> SearchResult:
+def search(query: str, library, *, k: int = 10, mode: str = "learned", model=None) -> SearchResult:
     """Rank the library's videos for a text query.
 
     mode ``learned``: cosine in the joint embedding; ``caption``: MiniLM cosine to
