@@ -122,3 +122,17 @@ def speak(text: str, path: Path) -> np.ndarray:
         x = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
     loud = np.flatnonzero(np.abs(x) > 0.01)
     return x[loud[0] : loud[-1] + 1]
+
+
+def moving_coded_frames(n: int, height: int = 64, width: int = 80, seed: int = 0) -> np.ndarray:
+    """:func:`coded_frames` with scrolling noise above and below the code, so that
+    inter-coded pictures really predict from their references (a missing or wrong
+    reference changes the decoded pixels). ``read_code`` still reads the number."""
+    frames = coded_frames(n, height, width)
+    strip = height // 4
+    texture = np.random.default_rng(seed).integers(0, 256, (strip, width * 4, 3), dtype=np.uint8)
+    for i in range(n):
+        top, bottom = (2 * i) % (width * 3), (width * 3 - 1) - (3 * i) % (width * 3)
+        frames[i, :strip] = texture[:, top : top + width]
+        frames[i, height - strip :] = texture[:, bottom : bottom + width]
+    return frames

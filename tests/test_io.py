@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from clips import coded_frames, noise_frames, read_code, set_rotation, write_audio, write_clip
+from clips import coded_frames, moving_coded_frames, noise_frames, read_code, set_rotation, write_audio, write_clip
 from vidcap.errors import ConfigError, DecodeError, VidcapError
 from vidcap.io import center_crop, even_indices, fps_indices, iter_frames, probe, sample_frames, short_side_size
 
@@ -80,6 +80,72 @@ def test_seeking_far_ahead_gives_the_same_frames_as_decoding_all(tmp_path):
     path = write_clip(tmp_path / "long.mp4", frames, gop=30)
     clip = sample_frames(path, 12)
     assert [read_code(f) for f in clip.frames] == seed_indices(900, 12).tolist()
+
+
+def _count_decoded(monkeypatch) -> dict:
+    """Count the frames that come out of the decoder during sample_frames."""
+    from vidcap.io import video
+
+    counter = {"frames": 0}
+    original = video._Packets.frames
+
+    def frames(self):
+        for frame in original(self):
+            counter["frames"] += 1
+            yield frame
+
+    monkeypatch.setattr(video._Packets, "frames", frames)
+    return counter
+
+
+@pytest.mark.parametrize(
+    "name, codec, options", [("h264.mp4", "libx264", None), ("hevc.mkv", "libx265", {"x265-params": "log-level=error"})]
+)
+def test_dropping_unneeded_pictures_never_loses_or_swaps_a_frame(tmp_path, monkeypatch, caplog, name, codec, options):
+    """B-frames (encoder defaults): between sampled frames, pictures that nothing refers
+    to are dropped undecoded; the sampled frames must still be exactly the frames a
+    full decode gives, each the one its index names, found on the first pass."""
+    from vidcap.io import video
+
+    path = write_clip(tmp_path / name, moving_coded_frames(400), codec=codec, options=options)
+    every = [frame for frame, _ in iter_frames(path)]
+    count = _count_decoded(monkeypatch)
+    for num in (7, 24, 61, 133):
+        with caplog.at_level(logging.DEBUG, logger="vidcap.io.video"):
+            clip = sample_frames(path, num)
+        expect = seed_indices(400, num)
+        assert [read_code(f) for f in clip.frames] == expect.tolist()
+        assert all(np.array_equal(f, every[i]) for f, i in zip(clip.frames, expect))  # bit-exact
+        assert "went by unseen" not in caplog.text  # not rescued by decoding it again
+    dropping, count["frames"] = count["frames"], 0
+    monkeypatch.setattr(video, "_can_drop_nonref", lambda stream: False)
+    for num in (7, 24, 61, 133):
+        sample_frames(path, num)
+    assert dropping < 0.8 * count["frames"]  # pictures really were dropped
+
+
+@pytest.mark.parametrize("lose", [100, 199])  # a middle frame; the last one (the stream then ends short)
+def test_a_frame_lost_while_dropping_is_decoded_again(tmp_path, monkeypatch, caplog, lose):
+    """Should a wanted frame go by unseen while pictures are dropped, it is decoded again
+    with nothing dropped: never replaced by the next frame, never missing."""
+    from vidcap.io import video
+
+    path = write_clip(tmp_path / "b.mp4", moving_coded_frames(200))
+    original = video._Packets.frames
+    lost = []
+
+    def lossy(self):
+        for frame in original(self):
+            if self.dropped and not lost and read_code(frame.to_ndarray(format="rgb24")) == lose:
+                lost.append(lose)
+                continue
+            yield frame
+
+    monkeypatch.setattr(video._Packets, "frames", lossy)
+    with caplog.at_level(logging.DEBUG, logger="vidcap.io.video"):
+        clip = sample_frames(path, 7)
+    assert lost and "decoding it again" in caplog.text
+    assert [read_code(f) for f in clip.frames] == seed_indices(200, 7).tolist()
 
 
 # ---------------------------------------------------------------- formats

@@ -15,6 +15,7 @@ from typing import Iterator
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from vidcap.errors import DecodeError
 from vidcap.io.sampling import even_indices, fps_indices, resize, short_side_size
@@ -221,15 +222,20 @@ def _stream_rotation(container, stream) -> int:
 # --------------------------------------------------------------------------- decode
 
 
-def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None, rotation: int) -> np.ndarray:
-    """One decoded frame as ``(H, W, 3) uint8`` RGB, scaled (before rotation) and upright."""
+def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None, rotation: int,
+            reformatter: VideoReformatter | None = None) -> np.ndarray:
+    """One decoded frame as ``(H, W, 3) uint8`` RGB, scaled (before rotation) and upright.
+
+    Pass one ``reformatter`` for all frames of a video: ``frame.to_ndarray`` sets
+    up a new swscale context for every frame, which costs as much as the
+    conversion itself (same pixels either way).
+    """
+    reformatter = reformatter if reformatter is not None else VideoReformatter()
+    array = reformatter.reformat(frame, format="rgb24").to_ndarray()
     if size is not None:
         w, h = size if rotation in (0, 180) else size[::-1]
-        array = frame.to_ndarray(format="rgb24")
         if (w, h) != (frame.width, frame.height):
             array = resize(array, (w, h))
-    else:
-        array = frame.to_ndarray(format="rgb24")
     k = rotation // 90
     return np.ascontiguousarray(np.rot90(array, k)) if k else array
 
@@ -247,13 +253,14 @@ def iter_frames(path, *, size: tuple[int, int] | None = None) -> Iterator[tuple[
         _rewind(container, stream)
         start = None
         count = 0
+        reformatter = VideoReformatter()
         try:
             for frame in container.decode(stream):
                 t = frame.pts if frame.pts is not None else count
                 start = t if start is None else start
                 seconds = float((t - start) * stream.time_base) if frame.pts is not None else count / (_rate(stream.average_rate) or 1)
                 count += 1
-                yield _to_rgb(frame, size, rotation), seconds
+                yield _to_rgb(frame, size, rotation, reformatter), seconds
         except av.error.FFmpegError as exc:
             if count == 0:
                 raise DecodeError(f"{path}: no frame could be decoded ({_reason(exc)})") from exc
@@ -277,7 +284,9 @@ def sample_frames(
     Videos with fewer frames than asked are padded with a mask (``short="pad"``)
     or repeat frames (``short="repeat"``). ``size=(width, height)`` decodes at a
     reduced size; ``short_side=N`` decodes with the shorter side scaled to N
-    (aspect kept). Frames are reached by seeking when the next one is far ahead.
+    (aspect kept). Frames are reached by seeking when the next one is far ahead,
+    and on the way H.264/HEVC pictures that no other picture refers to are not
+    decoded at all (the sampled frames are the same, bit for bit).
 
     Returns a :class:`Clip` with ``frames (T, H, W, 3) uint8`` RGB.
     """
@@ -333,7 +342,14 @@ def _sample(path, container, stream, timeline, info, num_frames, fps, short, siz
 
 
 def _decode_indices(path, container, stream, timeline, wanted, size, rotation) -> dict[int, np.ndarray]:
-    """Decode the frames with the given indices (sorted, unique); index → RGB array."""
+    """Decode the frames with the given indices (sorted, unique); index → RGB array.
+
+    Pictures that are neither wanted nor referenced by other pictures are dropped
+    undecoded (see :class:`_Packets`). Should a wanted frame still go by unseen
+    while pictures were being dropped, dropping stops and the decoder seeks back
+    to decode it again, so dropping never loses a frame or puts a neighbour in
+    its place.
+    """
     out: dict[int, np.ndarray] = {}
     if wanted.size == 0:
         return out
@@ -345,23 +361,37 @@ def _decode_indices(path, container, stream, timeline, wanted, size, rotation) -
     seeked_for = None  # seek at most once per goal, so a coarse index cannot loop
     start_pts = timeline.pts[0] if by_pts else 0
     can_seek = by_pts
+    # Dropping needs packet times that name the frames: wanted packets are found by them.
+    packets = _Packets(container, stream, keep=pts_to_index, drop=by_pts and _can_drop_nonref(stream))
+    retry = False  # a goal went by unseen while pictures were dropped
+    reformatter = VideoReformatter()
     _rewind(container, stream)
     decoded_count = 0
     try:
         while pos < len(target_pts):
             goal = target_pts[pos]
-            if can_seek and goal != seeked_for and _should_seek(timeline, current, goal):
+            if retry:
+                log.debug("%s: frame %d went by unseen while dropping pictures; decoding it again",
+                          path, pts_to_index[goal])
+                packets.stop_dropping()
+                container.seek(int(goal), stream=stream, backward=True, any_frame=False)
+                seeked_for, retry = goal, False
+            elif can_seek and goal != seeked_for and _should_seek(timeline, current, goal):
                 container.seek(int(goal), stream=stream, backward=True, any_frame=False)
                 seeked_for = goal
             restarted = False
-            for frame in container.decode(stream):
+            for frame in packets.frames():
                 decoded_count += 1
                 current = (frame.pts if frame.pts is not None else start_pts) if by_pts else decoded_count - 1
                 index = pts_to_index.get(current)
-                if index is None and by_pts and current > target_pts[pos]:
-                    index = pts_to_index[target_pts[pos]]  # inexact timing: the goal went by unseen
+                if by_pts and current > target_pts[pos]:  # the goal went by unseen
+                    if packets.dropped:
+                        retry = restarted = True
+                        break
+                    if index is None:
+                        index = pts_to_index[target_pts[pos]]  # inexact timing: take the next frame
                 if index is not None and index not in out:
-                    out[index] = _to_rgb(frame, size, rotation)
+                    out[index] = _to_rgb(frame, size, rotation, reformatter)
                 while pos < len(target_pts) and pts_to_index[target_pts[pos]] in out:
                     pos += 1
                 if pos >= len(target_pts):
@@ -371,10 +401,69 @@ def _decode_indices(path, container, stream, timeline, wanted, size, rotation) -
                     restarted = True
                     break
             if not restarted:
+                if packets.dropped:  # the stream ended short of a goal while dropping
+                    retry = True
+                    continue
                 break  # end of stream
     except av.error.FFmpegError as exc:
         log.debug("%s: decode error after %d frames: %s", path, decoded_count, _reason(exc))
+    finally:
+        packets.stop_dropping()
     return out
+
+
+def _can_drop_nonref(stream) -> bool:
+    """Whether the decoder's ``skip_frame="NONREF"`` drops exactly the pictures that
+    no other picture refers to: H.264 (nal_ref_idc 0), and HEVC (the *_N picture
+    types) when the stream has one temporal sub-layer, as a *_N picture may be
+    referenced from a higher sub-layer."""
+    ctx = stream.codec_context
+    if ctx.name == "h264":
+        return True
+    if ctx.name == "hevc":
+        # hvcC (mp4, mkv): numTemporalLayers is in bits 3-5 of byte 21. Without an
+        # hvcC (Annex B parameter sets) the layer count is unknown: don't drop.
+        extra = ctx.extradata or b""
+        return len(extra) > 22 and extra[0] == 1 and (extra[21] >> 3) & 7 == 1
+    return False
+
+
+class _Packets:
+    """Decoded frames from the container's current position, dropping unneeded ones.
+
+    With ``drop``, each packet whose pts is not in ``keep`` goes to the decoder
+    with ``skip_frame="NONREF"``: a picture that no other picture refers to is
+    dropped undecoded (and never comes out), a reference picture is decoded as
+    usual. Packets in ``keep`` (and any without a pts) are decoded in full. The
+    setting holds per packet, frame threads included: FFmpeg copies it from the
+    codec context when it hands the packet to a thread.
+    """
+
+    def __init__(self, container, stream, *, keep, drop: bool):
+        self.container, self.stream, self.keep = container, stream, keep
+        self.drop = drop
+        self.dropped = False  # a packet went in with NONREF since the last frames() call
+        self._mode = "DEFAULT"
+
+    def _set(self, mode: str) -> None:
+        if mode != self._mode:
+            self.stream.codec_context.skip_frame = mode
+            self._mode = mode
+
+    def stop_dropping(self) -> None:
+        self.drop = False
+        self._set("DEFAULT")
+
+    def frames(self) -> Iterator[av.VideoFrame]:
+        self.dropped = False
+        for packet in self.container.demux(self.stream):
+            if self.drop:
+                if packet.pts is None or packet.pts in self.keep:
+                    self._set("DEFAULT")
+                else:
+                    self._set("NONREF")
+                    self.dropped = True
+            yield from packet.decode()
 
 
 def _should_seek(timeline: _Timeline, current, goal) -> bool:
