@@ -193,6 +193,47 @@ def test_r2plus1d_kinetics_weights_from_hub_cache(tmp_path, monkeypatch):
         R2Plus1DClassifier(cfg)
 
 
+def test_r2plus1d_narrow_width_clip_norm_and_augmentation():
+    from torchvision.models.video import r2plus1d_18 as tv_r2plus1d_18
+
+    from vidcap.errors import ConfigError
+    from vidcap.models.r2plus1d import R2Plus1DClassifier, R2Plus1DConfig, r2plus1d_18
+    from vidcap.train.classify import ClassifyConfig, augment_clips, learning_rate
+
+    full, narrow = tv_r2plus1d_18(num_classes=400).state_dict(), r2plus1d_18(num_classes=4, width=16).state_dict()
+    assert list(narrow) == list(full)  # torchvision's architecture, same parameter names
+    assert narrow["layer4.1.conv2.0.3.weight"].shape[0] == 128 and narrow["fc.weight"].shape == (4, 128)
+    with pytest.raises(ConfigError, match="full-width"):
+        R2Plus1DConfig(num_classes=4, width=16, pretrained="kinetics400")
+    # per-clip standardisation: a background of another colour gives the same logits
+    torch.manual_seed(0)
+    base = torch.randint(0, 150, (2, 4, 32, 32, 3), dtype=torch.uint8)
+    other = base + torch.tensor([90, 5, 60], dtype=torch.uint8)
+    for norm, same in (("clip", True), ("kinetics", False)):
+        m = R2Plus1DClassifier(R2Plus1DConfig(num_classes=4, num_frames=4, clip_size=32, width=8, input_norm=norm)).eval()
+        with torch.no_grad():
+            assert torch.allclose(m(base)[0], m(other)[0], atol=1e-4) == same, norm
+    # augmentation shifts the whole clip and reorders colours, never flips: a dot moving left still moves left
+    clips = torch.zeros((3, 8, 32, 32, 3), dtype=torch.uint8)
+    clips[..., 0] = 40
+    xs = np.arange(26, 2, -3)  # x of the dot in each frame
+    for t, x in enumerate(xs):
+        clips[:, t, 14:17, x : x + 3] = torch.tensor([250, 120, 10], dtype=torch.uint8)
+    out = augment_clips(clips, torch.Generator().manual_seed(1))
+    assert torch.equal(out, augment_clips(clips, torch.Generator().manual_seed(1)))
+    assert not torch.equal(out, clips)
+    for clip in out.numpy():
+        bright = clip.max(-1) > 200
+        cols = [np.flatnonzero(f.any(0)).min() for f in bright]
+        assert np.array_equal(np.diff(cols), np.diff(xs))  # same motion, same direction, one shift for all frames
+        assert sorted(clip[bright][0]) == [10, 120, 250]
+    # warmup then cosine for R(2+1)D, constant for the others
+    r2, lstm = ClassifyConfig(model="r2plus1d", epochs=10, lr=1.0, warmup_epochs=2), ClassifyConfig(model="lstm", lr=1.0)
+    lrs = [learning_rate(r2, s, 4) for s in range(40)]
+    assert lrs[0] < lrs[7] == 1.0 and lrs[-1] < 0.01 and lrs == sorted(lrs[:8]) + sorted(lrs[8:], reverse=True)
+    assert {learning_rate(lstm, s, 4) for s in range(40)} == {1.0}
+
+
 # ----------------------------------------------------------------------------- training
 def test_lstm_learns_direction_pooling_cannot(runs):
     pool, lstm = runs["pool"], runs["lstm"]

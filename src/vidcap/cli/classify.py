@@ -19,7 +19,7 @@ TRAIN_EXAMPLES = """examples:
   vidcap train classify world --model lstm --out-dir runs/lstm
   vidcap train classify world --model pool --pool max --out-dir runs/pool
   vidcap train classify world --model two-stream --fusion concat --out-dir runs/two-stream
-  vidcap train classify world --model r2plus1d --num-frames 8 --clip-size 32 --out-dir runs/r2plus1d
+  vidcap train classify world --model r2plus1d --num-frames 8 --clip-size 32 --width 16 --epochs 24 --patience 24 --out-dir runs/r2plus1d
   vidcap train classify UCF101/ --videos-dir UCF101/videos --model lstm --out-dir runs/ucf   # classInd.txt + trainlist01.txt
   vidcap train classify world --out-dir runs/lstm --resume  # continue exactly where it stopped
 DATASET: train|val|test/<Class>/*.mp4 folders, a generated world, or a folder with
@@ -59,11 +59,15 @@ def register(commands, train, evaluate) -> None:
     p.add_argument("--fusion", default="avg", choices=["avg", "concat"])
     p.add_argument("--flow-method", dest="flow_method", default="dis", choices=["dis", "farneback"])
     p.add_argument("--flow-size", dest="flow_size", type=int, default=56)
-    p.add_argument("--clip-size", dest="clip_size", type=int, default=None, help="r2plus1d input side (default 32)")
+    p.add_argument("--clip-size", dest="clip_size", type=int, default=None, help="r2plus1d input side (default 32; 112 with --pretrained)")
+    p.add_argument("--width", type=int, default=None,
+                   help="r2plus1d: channels of the first stage (default 16; 64, the full R(2+1)D-18, with --pretrained)")
+    p.add_argument("--input-norm", dest="input_norm", default=None, choices=["kinetics", "clip"],
+                   help="r2plus1d: Kinetics mean/std only, or each clip standardised too (default: clip from scratch)")
     p.add_argument("--pretrained", default=None, choices=["kinetics400"], help="r2plus1d: start from Kinetics-400 weights")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=None, help="default 1e-3 (3e-4 for r2plus1d)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="default 32 (16 for r2plus1d)")
+    p.add_argument("--lr", type=float, default=None, help="default 1e-3 (r2plus1d, with warmup and cosine decay: 2e-3, 3e-4 with --pretrained)")
     p.add_argument("--patience", type=int, default=8, help="early stopping: epochs without better val accuracy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
@@ -110,12 +114,11 @@ def run_train(args) -> int:
     from vidcap.data.folders import load_dataset
     from vidcap.train.classify import ClassifyConfig, train_classifier
 
-    r2 = args.model == "r2plus1d"
-    options = dict(model=args.model, backbone=args.backbone, num_frames=args.num_frames or (8 if r2 else 16),
+    options = dict(model=args.model, backbone=args.backbone, num_frames=args.num_frames,
                    pool=args.pool, hidden=args.hidden, fusion=args.fusion, flow_method=args.flow_method,
-                   flow_size=args.flow_size, clip_size=args.clip_size or 32, pretrained=args.pretrained,
-                   epochs=args.epochs, batch_size=args.batch_size, lr=args.lr or (3e-4 if r2 else 1e-3),
-                   patience=args.patience, seed=args.seed)
+                   flow_size=args.flow_size, clip_size=args.clip_size, pretrained=args.pretrained,
+                   width=args.width, input_norm=args.input_norm, epochs=args.epochs, batch_size=args.batch_size,
+                   lr=args.lr, patience=args.patience, seed=args.seed)
     out_dir = args.out_dir or f"runs/classify-{args.model}"
     dataset = load_dataset(args.dataset, videos_dir=args.videos_dir)
     result = train_classifier(dataset, out_dir, config=ClassifyConfig(**options), cache_dir=args.cache_dir,

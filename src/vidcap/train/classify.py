@@ -46,19 +46,24 @@ class ClassifyConfig:
 
     model: str = "lstm"
     backbone: str = "mobilenet_v2"
-    num_frames: int = 16  # frames sampled per video (feature models, two-stream and clips)
+    num_frames: int | None = None  # frames sampled per video; None: 16 (8 for r2plus1d)
     short: str = "pad"  # videos shorter than num_frames: pad (with a mask) or repeat
     hidden: int = 256
     pool: str = "mean"
     dropout: float = 0.3
-    clip_size: int = 64  # r2plus1d input side
+    clip_size: int | None = None  # r2plus1d input side; None: 32 (112 with pretrained weights)
     pretrained: str | None = None  # r2plus1d: None or "kinetics400"
+    width: int | None = None  # r2plus1d: channels of the first stage (64: torchvision's r2plus1d_18); None: 16 from scratch
+    input_norm: str | None = None  # r2plus1d: "kinetics" or "clip" (per-clip standardisation); None: clip from scratch
+    augment: bool | None = None  # r2plus1d: random shifts and colour-channel order of training clips (None: on)
+    schedule: str | None = None  # "constant" or "cosine" (linear warmup, then cosine decay); None: cosine for r2plus1d
+    warmup_epochs: int = 2  # cosine schedule: epochs of linear warmup from 0 to lr
     flow_size: int = 56
     flow_method: str = "dis"
     fusion: str = "avg"
     epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3
+    batch_size: int | None = None  # None: 32 (16 for r2plus1d)
+    lr: float | None = None  # None: 1e-3; r2plus1d 2e-3 from scratch, 3e-4 from pretrained weights
     weight_decay: float = 1e-4
     patience: int = 8  # early stopping: epochs without a better validation accuracy
     val_fraction: float = 0.15  # held out of train when the dataset has no val split
@@ -68,6 +73,15 @@ class ClassifyConfig:
     def __post_init__(self):
         if self.model not in MODEL_TYPES:
             raise ConfigError(f"model must be one of {', '.join(MODEL_TYPES)}, got {self.model!r}")
+        r2 = self.model == "r2plus1d"
+        if self.num_frames is None:
+            self.num_frames = 8 if r2 else 16
+        if self.clip_size is None:
+            self.clip_size = 112 if self.pretrained else 32
+        if self.batch_size is None:
+            self.batch_size = 16 if r2 else 32
+        if self.lr is None:
+            self.lr = (3e-4 if self.pretrained else 2e-3) if r2 else 1e-3
         for name in ("num_frames", "epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)!r}")
@@ -75,6 +89,8 @@ class ClassifyConfig:
             raise ConfigError(f"lr must be positive, got {self.lr!r}")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        if self.schedule not in (None, "constant", "cosine"):
+            raise ConfigError(f"schedule must be constant or cosine, got {self.schedule!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -309,7 +325,10 @@ def build_model(cfg: ClassifyConfig, num_classes: int, feature_dim: int | None):
         from vidcap.models.r2plus1d import R2Plus1DClassifier, R2Plus1DConfig
 
         return R2Plus1DClassifier(R2Plus1DConfig(num_classes=num_classes, num_frames=cfg.num_frames, clip_size=cfg.clip_size,
-                                                 pretrained=cfg.pretrained, dropout=min(cfg.dropout, 0.5)))
+                                                 pretrained=cfg.pretrained, dropout=min(cfg.dropout, 0.5),
+                                                 # None: a checkpoint from before these options, full width, Kinetics statistics
+                                                 width=cfg.width or 64, input_norm=cfg.input_norm or "kinetics",
+                                                 zero_init_residual=not cfg.pretrained))
     from vidcap.models.two_stream import TwoStreamClassifier, TwoStreamConfig
 
     return TwoStreamClassifier(TwoStreamConfig(feature_dim=feature_dim, num_classes=num_classes, num_frames=cfg.num_frames,
@@ -323,6 +342,46 @@ def _forward(model, batch: dict[str, torch.Tensor], targets=None):
     if model.kind == "r2plus1d":
         return model(batch["clips"], targets=targets)
     return model(batch["feats"], batch["flow"], batch.get("mask"), targets=targets)
+
+
+def learning_rate(cfg: ClassifyConfig, step: int, steps_per_epoch: int) -> float:
+    """The learning rate at optimizer step ``step`` (0-based) of a run.
+
+    ``cosine`` (the default for R(2+1)D): linear warmup from 0 over ``warmup_epochs``,
+    then a half cosine down to 0 at ``epochs`` -- the usual recipe for deep
+    BatchNorm networks trained from scratch. A function of the step alone, so a
+    resumed run follows the same curve.
+    """
+    schedule = cfg.schedule or ("cosine" if cfg.model == "r2plus1d" else "constant")
+    if schedule == "constant":
+        return cfg.lr
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warmup = min(max(0, cfg.warmup_epochs) * steps_per_epoch, total - 1)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def augment_clips(clips: torch.Tensor, gen: torch.Generator, *, shift: float = 0.125) -> torch.Tensor:
+    """Random training-time variants of uint8 clips ``(B, T, S, S, 3)`` that keep every action label.
+
+    Each clip is shifted by up to ``shift * S`` pixels in x and y (the same shift for all
+    its frames; edges replicated) and gets its colour channels in a random order. No
+    flips and no time reversal: they would turn move_left into move_right, grow into
+    shrink. Draws from ``gen`` only, so a resumed run sees the same clips.
+    """
+    b, _t, h, w, _c = clips.shape
+    pad = int(round(shift * min(h, w)))
+    out = torch.empty_like(clips)
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen).tolist() if pad else [0] * b
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen).tolist() if pad else [0] * b
+    perms = [torch.randperm(3, generator=gen) for _ in range(b)]
+    # edge padding along H and W: (T, H, W, C) -> (T, H + 2p, W + 2p, C)
+    padded = np.pad(clips.numpy(), ((0, 0), (0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge") if pad else clips.numpy()
+    for i in range(b):
+        crop = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
+        out[i] = torch.from_numpy(np.ascontiguousarray(crop))[..., perms[i]]
+    return out
 
 
 @torch.no_grad()
@@ -505,6 +564,13 @@ def train_classifier(
     else:
         cfg = config or ClassifyConfig()
         cfg = ClassifyConfig.from_dict({**cfg.to_dict(), **options})
+        if cfg.model == "r2plus1d":  # stored explicitly, so the checkpoint rebuilds the same network
+            if cfg.width is None:
+                cfg.width = 64 if cfg.pretrained else 16
+            if cfg.input_norm is None:
+                cfg.input_norm = "kinetics" if cfg.pretrained else "clip"
+            cfg.augment = cfg.augment is not False
+            cfg.schedule = cfg.schedule or "cosine"
 
     if not isinstance(dataset, VideoDataset):
         dataset = load_dataset(dataset)
@@ -531,6 +597,8 @@ def train_classifier(
 
     model = build_model(cfg, len(dataset.classes), feature_dim)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    augment = cfg.model == "r2plus1d" and cfg.augment is not False  # None: a run from before this option
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
     best = {"epoch": 0, "val_acc": -1.0, "val_loss": math.inf}
@@ -572,10 +640,15 @@ def train_classifier(
             model.train()
             order = torch.randperm(len(train), generator=gen).numpy()
             losses, correct = [], 0
-            for start in range(0, len(order), cfg.batch_size):
+            for b, start in enumerate(range(0, len(order), cfg.batch_size)):
                 idx = np.sort(order[start : start + cfg.batch_size])
                 batch = train.tensors(idx)
+                if augment:
+                    batch["clips"] = augment_clips(batch["clips"], gen)
                 targets = torch.from_numpy(train.labels[idx])
+                lr = learning_rate(cfg, epoch * steps_per_epoch + b, steps_per_epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
                 logits, loss = _forward(model, batch, targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -589,7 +662,7 @@ def train_classifier(
                 recalibrate_batchnorm(model, train, cfg.batch_size)
             v = _evaluate_split(model, val)
             row = {"epoch": epoch, "train_loss": sum(losses) / len(train), "train_acc": correct / len(train),
-                   "val_loss": v.get("loss"), "val_acc": v.get("acc"), "lr": cfg.lr,
+                   "val_loss": v.get("loss"), "val_acc": v.get("acc"), "lr": lr,
                    "seconds": round(time.perf_counter() - started, 2)}
             history.append(row)
             score = (v.get("acc", row["train_acc"]), -v.get("loss", row["train_loss"]))
