@@ -987,14 +987,12 @@ def _run(out: Path, tasks: list[tuple], ctx: dict, n_workers: int, params: dict)
             records.append(rec)
             yield rec
     else:
-        import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
         from functools import partial
 
-        # fork starts fast and needs no `if __name__ == "__main__"` guard in the
-        # caller's script; spawn where fork does not exist.
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(n_workers, mp_context=mp.get_context(method), initializer=_init_worker) as pool:
+        from vidcap.parallel import pool_context
+
+        with ProcessPoolExecutor(n_workers, mp_context=pool_context(), initializer=_init_worker) as pool:
             for rec in pool.map(partial(_make_video, ctx=ctx), tasks, chunksize=4):
                 records.append(rec)
                 yield rec

@@ -8,7 +8,6 @@ the videos whose features are current (see :class:`FeatureStore`).
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -23,6 +22,7 @@ from vidcap.errors import ConfigError, DataError, VidcapError
 from vidcap.features.extract import Features, get_engine
 from vidcap.features.store import FeatureStore, Params, remove_stale_temps
 from vidcap.io import center_crop, sample_frames
+from vidcap.parallel import pool_context
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def _run_pool(todo, job_args, workers: int, finish) -> None:
     If a decoder process dies (a crash inside FFmpeg), the videos it had in hand
     are recorded as failed and a fresh pool carries on with the rest.
     """
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    ctx = pool_context()
     queue = iter(todo)
     while True:
         pending: dict = {}
