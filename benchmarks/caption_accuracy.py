@@ -97,7 +97,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     from vidcap.data.synthetic import generate_world
-    from vidcap.train.checkpoint import Captioner
+    from vidcap.tasks.caption import Captioner
 
     models = []
     for spec in args.models:

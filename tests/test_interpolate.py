@@ -22,9 +22,9 @@ from vidcap.models.interpolate import (
     inbetween,
     interpolate_frames,
     interpolate_pair,
-    interpolate_video,
     is_scene_cut,
 )
+from vidcap.tasks.interpolate import interpolate_video
 
 
 def _cli(argv: list[str]) -> int:
@@ -222,7 +222,25 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
     with pytest.raises(DecodeError):
         interpolate_video(tmp_path / "missing.mp4", tmp_path / "out.mp4", 2)
     assert not (tmp_path / "out.mp4").exists()
+    with pytest.raises(ConfigError, match="is the input"):  # writing it would destroy the input
+        interpolate_video(clip, clip, 2)
+    before = clip.read_bytes()
+    (tmp_path / "link.mp4").symlink_to(clip)
+    with pytest.raises(ConfigError, match="is the input"):
+        interpolate_video(clip, tmp_path / "link.mp4", 2)
+    assert clip.read_bytes() == before
     assert issubclass(ConfigError, VidcapError)
+
+
+def test_tiny_frames_are_cross_faded(tmp_path):
+    """Frames too small for optical flow (DIS needs room for its patches) get a plain blend."""
+    a = np.zeros((2, 2, 3), np.uint8)
+    b = np.full((2, 2, 3), 200, np.uint8)
+    middle, = interpolate_pair(a, b, [0.5])
+    assert np.array_equal(middle, blend_pair(a, b, [0.5])[0])
+    tiny = write_video(tmp_path / "tiny.mkv", [a, b, a], fps=5, lossless=True)
+    result = interpolate_video(tiny, tmp_path / "slow.mkv", 2)
+    assert result.output_frames == 6 and probe(tmp_path / "slow.mkv").num_frames == 6
 
 
 # --------------------------------------------------------------------------- video + CLI
@@ -314,7 +332,7 @@ def test_cli_inbetween_outputs(tmp_path, capsys):
     assert _cli(["inbetween", first, small, "-o", str(tmp_path / "x.gif"), "-q"]) == 2
     assert "differ in size" in capsys.readouterr().err
     assert _cli(["inbetween", first, str(tmp_path / "nope.png"), "-o", str(tmp_path / "x.gif"), "-q"]) == 2
-    assert "no such image" in capsys.readouterr().err
+    assert "nope.png: no such file" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- metrics

@@ -264,7 +264,13 @@ def _bad_inputs(tmp_path):
     unsupported = write_clip(tmp_path / "f.mkv", coded_frames(10), codec="ffv1", pix_fmt="bgr0")
     (tmp_path / "unsupported.mkv").write_bytes(unsupported.read_bytes().replace(b"FFV1", b"ZZZ9"))
     write_audio(tmp_path / "speech.m4a")
+    os.mkfifo(tmp_path / "fifo.mp4")
+    (tmp_path / "loop.mp4").symlink_to(tmp_path / "loop.mp4")
+    (tmp_path / "dangling.mp4").symlink_to(tmp_path / "gone.mp4")
     return {
+        "fifo": (tmp_path / "fifo.mp4", "is a FIFO, not a regular file"),
+        "symlink loop": (tmp_path / "loop.mp4", "symbolic link loop"),
+        "broken link": (tmp_path / "dangling.mp4", "broken symbolic link"),
         "missing": (tmp_path / "nothere.mp4", "no such file"),
         "directory": (tmp_path, "is a directory"),
         "empty": (tmp_path / "empty.mp4", "empty"),

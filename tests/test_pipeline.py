@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from clips import coded_frames, noise_frames, write_clip
 from vidcap.cli import main as cli_main
 from vidcap.features import extract, extract_many
-from vidcap.features.pipeline import find_videos
+from vidcap.io.files import find_videos
 
 
 def _videos(folder: Path, n: int, frames: int = 12) -> list[Path]:
@@ -102,6 +103,7 @@ def _cli(*args, cwd=None, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **kwargs)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_and_loses_nothing(tmp_path):
     videos = _videos(tmp_path / "in", 30, frames=16)
     out = tmp_path / "out"
@@ -134,7 +136,10 @@ def test_cli_and_api_give_the_same_features(tmp_path, capsys):
     assert summary["ok"] == 1 and summary["failed"] == []
     assert np.allclose(np.load(tmp_path / "cli" / "clip.npy"), extract(video, num_frames=5).features, atol=1e-5)
     assert cli_main(["info", str(video), "-q"]) == 0
-    info = json.loads(capsys.readouterr().out)
-    assert info["num_frames"] == 30 and info["width"] == 80
+    info = json.loads(capsys.readouterr().out)  # a list, also for one video (`jq '.[].num_frames'`)
+    assert [i["num_frames"] for i in info] == [30] and info[0]["width"] == 80
     assert cli_main(["info", str(tmp_path / "missing.mp4")]) == 2
     assert "missing.mp4: no such file" in capsys.readouterr().err
+    assert cli_main(["info", str(video), str(tmp_path / "missing.mp4"), "--json"]) == 1  # some failed
+    both = json.loads(capsys.readouterr().out)
+    assert both[0]["num_frames"] == 30 and "no such file" in both[1]["error"]

@@ -6,6 +6,7 @@ on it for a few seconds.
 """
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,11 +105,10 @@ def world(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(world):
-    from vidcap.train.retrieval import train_retrieval
+def trained(world, torch_one_thread):
+    from vidcap.api import train_retrieval
 
     root, feats = world
-    torch.set_num_threads(1)
     res = train_retrieval(root / "world" / "video_corpus.csv", root / "run", features=feats, epochs=40,
                           batch_size=32, lr=2e-3, seed=0)
     return res
@@ -116,7 +116,7 @@ def trained(world):
 
 @pytest.fixture(scope="module")
 def library(world, trained):
-    from vidcap.library import index
+    from vidcap.api import index
 
     root, _ = world
     s = index([root / "world" / "videos"], root / "lib", model=trained.best, caption_model="none")
@@ -124,21 +124,23 @@ def library(world, trained):
     return root / "lib"
 
 
+@pytest.mark.slow
 def test_checkpoint_carries_its_config(trained):
-    from vidcap.train.retrieval import RetrievalModel
+    from vidcap.tasks.retrieval import RetrievalModel
 
     ck = torch.load(trained.best, map_location="cpu", weights_only=True)
     assert ck["format"] == "vidcap.retrieval" and ck["backbone"] == "mobilenet_v2"
     assert ck["sampling"]["num_frames"] == 16 and ck["model_args"]["feature_dim"] == 1280
     m = RetrievalModel.load(trained.out_dir)  # a run folder resolves to best.pt
     assert m.model_id == ck["model_id"] and m.dim == ck["model_args"]["embed_dim"]
-    assert (trained.out_dir / "log.csv").is_file() and len(trained.history) == 40
+    assert (Path(trained.out_dir) / "log.csv").is_file() and len(trained.history) == 40
 
 
+@pytest.mark.slow
 def test_bundled_model_matches_unseen_videos_to_their_captions(world):
     """The shipped fp16 model (trained on seed 11) on this world (seed 808): caption -> its video."""
     from vidcap.data.captions import load_msvd
-    from vidcap.train.retrieval import DEFAULT_MODEL, RetrievalModel
+    from vidcap.tasks.retrieval import DEFAULT_MODEL, RetrievalModel
 
     assert DEFAULT_MODEL.stat().st_size < 8_000_000
     model = RetrievalModel.load(None)  # None: the bundled model
@@ -153,9 +155,10 @@ def test_bundled_model_matches_unseen_videos_to_their_captions(world):
     assert hits >= 0.5, hits  # chance: 3 in 20
 
 
+@pytest.mark.slow
 def test_learned_search_ranks_the_right_video_first(world, library):
     from vidcap.data.captions import load_msvd
-    from vidcap.library import search
+    from vidcap.api import search
 
     root, _ = world
     corpus = load_msvd(root / "world" / "video_corpus.csv")
@@ -169,26 +172,31 @@ def test_learned_search_ranks_the_right_video_first(world, library):
     assert hits / len(train) >= 0.6, f"{hits}/{len(train)}"
 
 
+@pytest.mark.slow
 def test_evaluate_on_the_library(world, library):
-    from vidcap.library import evaluate_retrieval
+    from vidcap.api import evaluate_retrieval
 
     root, _ = world
     r = evaluate_retrieval(root / "world" / "video_corpus.csv", library, split="train", modes=["learned"])
-    m = r["modes"]["learned"]
-    assert r["videos"] == len(json.loads((root / "world" / "splits.json").read_text())["train"])
+    m = r.modes["learned"]
+    assert r.videos == len(json.loads((root / "world" / "splits.json").read_text())["train"])
     assert m["t2v"]["R@1"] > 30 and m["v2t"]["R@10"] > m["v2t"]["R@1"] - 1e-9
-    assert "caption" not in r["modes"]
+    assert "caption" not in r.modes
 
 
+@pytest.mark.slow
 def test_reindex_is_idempotent_and_rm_removes(world, library):
-    from vidcap.library import Library, index, list_videos, remove, search
+    from vidcap.api import index, search
+    from vidcap.api import library_list as list_videos
+    from vidcap.api import library_remove as remove
+    from vidcap.tasks.library import Library
 
     root, _ = world
     before = list_videos(library)
     s = index([root / "world" / "videos"], library)  # the library's own model, no captioner
     assert s.added == [] and len(s.skipped) == 20 and len(list_videos(library)) == 20
-    name = before[0]["name"]
-    assert remove([name], library) == [before[0]["id"]]
+    name = before[0].name
+    assert remove([name], library) == [before[0].id]
     assert len(Library(library)) == 19
     assert name not in {h.name for h in search("a shape moves", library, k=19, mode="learned").hits}
     with pytest.raises(DataError, match="no video"):
@@ -197,10 +205,11 @@ def test_reindex_is_idempotent_and_rm_removes(world, library):
     assert len(s.added) == 1 and len(s.skipped) == 19
 
 
-def test_contact_sheet_and_cli_match_the_api(world, library, tmp_path, capsys):
+@pytest.mark.slow
+def test_contact_sheet_and_cli_match_the_api(world, library, tmp_path, capsys, monkeypatch):
     import cv2
 
-    from vidcap.library import search
+    from vidcap.api import search
 
     res = search("a red shape", library, k=4, mode="learned")
     png = res.contact_sheet(tmp_path / "sheet.png")
@@ -211,17 +220,26 @@ def test_contact_sheet_and_cli_match_the_api(world, library, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and [h["id"] for h in out["results"]] == [h.id for h in res.hits]
     assert (tmp_path / "cli.png").is_file()
+    # no --sheet, no file: nothing is written into the current folder
+    (tmp_path / "empty_cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "empty_cwd")
+    assert main(["search", "a red shape", "--library", str(library), "--json"]) == 0
+    assert list((tmp_path / "empty_cwd").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_bad_input_errors(world, library, trained, tmp_path):
-    from vidcap.library import index, search
-    from vidcap.train.retrieval import train_retrieval
+    from vidcap.api import index, search
+    from vidcap.api import train_retrieval
 
     root, feats = world
     with pytest.raises(ConfigError, match="empty"):
         search("   ", library)
     with pytest.raises(ConfigError, match="mode"):
         search("a red circle", library, mode="telepathy")
+    with pytest.raises(ConfigError, match="not valid text"):
+        search("a red \udcff circle", library)  # what argv gives for bytes that are not UTF-8
+    assert len(search("a (red) circle: OR AND \"", library, k=2, mode="learned").hits) == 2
     with pytest.raises(DataError, match="not a video library"):
         search("a red circle", tmp_path / "nowhere")
     # a library whose only video failed: created, but empty
@@ -251,23 +269,24 @@ def test_bad_input_errors(world, library, trained, tmp_path):
         search("a red circle", bare, mode="caption", model=trained.best)
 
 
+@pytest.mark.slow
 def test_caption_modes_with_the_bundled_captioner(world, trained, tmp_path):
-    from vidcap.train.checkpoint import DEFAULT_MODEL
+    from vidcap.api import index, library_list, search
+    from vidcap.tasks.caption import DEFAULT_MODEL
 
-    if not DEFAULT_MODEL.is_file():
-        pytest.skip("the bundled caption model is not installed")
-    from vidcap.library import index, search
+    assert DEFAULT_MODEL.is_file()
 
     root, feats = world
     lib = tmp_path / "lib"
     shutil.copytree(feats, lib / "features" / feats.name)
     vids = sorted((root / "world" / "videos").glob("*.mp4"))[:6]
     index(vids, lib, model=trained.best)
-    rows = [r for r in __import__("vidcap.library", fromlist=["x"]).list_videos(lib) if r["caption"]]
+    rows = [r for r in library_list(lib) if r.caption]
     assert len(rows) == 6
     # a video's own generated caption finds it in caption mode, and hybrid still works
     for r in rows[:3]:
-        got = search(r["caption"], lib, k=6, mode="caption")
-        assert r["id"] in [h.id for h in got.hits[:2]]
+        got = search(r.caption, lib, k=6, mode="caption")
+        assert r.id in [h.id for h in got.hits[:2]]
         assert "bm25" in got.hits[0].scores or "caption" in got.hits[0].scores
-        assert len(search(r["caption"], lib, k=3, mode="hybrid").hits) == 3
+        assert len(search(r.caption, lib, k=3, mode="hybrid").hits) == 3
+    assert "bm25" in search("a (circle) OR: \"", lib, k=3, mode="caption").hits[0].scores  # punctuation is words

@@ -13,19 +13,12 @@ import pytest
 from clips import ESPEAK, ESPEAK_RATE, speak
 from vidcap.cli import main
 from vidcap.metrics.speech import word_error_rate as wer
-from vidcap.errors import ConfigError, DataError
-from vidcap.speech import NoAudioError, SilentAudioError, Word, iter_audio, iter_chunks, transcribe
-from vidcap.subtitles import (
-    Cue,
-    describe,
-    format_time,
-    make_cues,
-    read_subtitles,
-    to_srt,
-    to_vtt,
-    wrap,
-    write_subtitles,
-)
+from vidcap.errors import ConfigError, DataError, NoAudioError, SilentAudioError
+from vidcap.io.audio import iter_audio
+from vidcap.io.subtitles import format_time, read_subtitles, to_srt, to_vtt, write_subtitles
+from vidcap.results import Cue, Word
+from vidcap.tasks.speech import iter_chunks, transcribe
+from vidcap.tasks.subtitles import describe, make_cues, wrap
 
 needs_espeak = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")
 
@@ -341,7 +334,7 @@ def test_subtitles_cli_writes_srt_and_vtt(speech_video, tmp_path, capsys):
 @needs_espeak
 def test_burn_draws_the_cues_and_keeps_the_audio(speech_video, transcript, tmp_path):
     from vidcap.io import iter_frames, probe
-    from vidcap.subtitles import burn
+    from vidcap.tasks.subtitles import burn
 
     path, known, _ = speech_video
     cues = make_cues(transcript.words)
@@ -385,7 +378,7 @@ def world_clips(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def captioner():
-    from vidcap.train.checkpoint import Captioner
+    from vidcap.tasks.caption import Captioner
 
     return Captioner.load()  # the bundled model
 
@@ -463,7 +456,7 @@ def test_a_tone_is_sound_but_not_speech(tmp_path):
 
 def test_burn_a_video_without_audio(tmp_path):
     from vidcap.io import iter_frames, probe
-    from vidcap.subtitles import burn
+    from vidcap.tasks.subtitles import burn
 
     path = mux(tmp_path / "mute.mp4", moving_frames(2.0), 25, None)
     cues = [Cue(0.0, 1.0, ["[a yellow square moves right]"], "visual"), Cue(0.5, 1.0, ["Hello."])]

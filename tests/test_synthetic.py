@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+from collections import Counter
 from pathlib import Path
 
 import av
@@ -12,7 +14,8 @@ import numpy as np
 import pytest
 
 from vidcap.data.captions import load_msvd, load_splits
-from vidcap.data.synthetic import caption_stats, contact_sheet, generate_world
+from vidcap.data.synthetic import CLASSES, caption_stats, contact_sheet, generate_world
+from vidcap.data.synthetic.plans import _assign_splits, _class_labels
 from vidcap.errors import ConfigError
 
 MSVD_COLUMNS = ["VideoID", "Start", "End", "WorkerID", "Source", "AnnotationTime", "Language", "Description"]
@@ -55,25 +58,64 @@ def decode(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
 
 
-def all_files(root: Path) -> dict[str, bytes]:
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_symlink():
-            out[str(p.relative_to(root))] = str(p.readlink()).encode()
-        elif p.is_file():
-            out[str(p.relative_to(root))] = p.read_bytes()
-    return out
+def content(path: Path):
+    """What a world's file promises: a link's target, parsed CSV rows or JSON, decoded frames."""
+    if path.is_symlink():
+        return os.readlink(path)
+    if path.suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.reader(f))
+    if path.suffix == ".json":
+        return json.loads(path.read_text(encoding="utf-8"))
+    if path.suffix in (".mp4", ".mkv"):
+        return np.stack(decode(path))
+    raise AssertionError(f"a world holds no {path.suffix} files: {path}")
 
 
-def test_same_seed_same_bytes_with_any_number_of_workers(world, tmp_path):
+def assert_same_world(a: Path, b: Path) -> None:
+    """The two worlds hold the same files with the same content, frames decoded.
+
+    Decoded frames must be equal, lossy ones too: one-threaded x264 gave the same
+    bitstream for the same frames and options in every trial (3 clips re-encoded 100
+    times in each of 3 concurrent processes with other allocations in between; 8 runs
+    of three worlds with 1 or 2 workers). Only container bytes varied (the mp4
+    version tag, Matroska's random ids), so files are not compared. A tolerance
+    would not help: two valid encodings that decide differently (another motion
+    search, say) differ by up to ~100 levels with a worst-frame PSNR of ~31 dB, as
+    much as moving the object by a pixel, so a tolerance that admits them would
+    also pass a wrong generator.
+    """
+    files_a = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file() or p.is_symlink())
+    files_b = sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file() or p.is_symlink())
+    assert files_a == files_b
+    for name in files_a:
+        x, y = content(a / name), content(b / name)
+        if isinstance(x, np.ndarray):
+            assert x.shape == y.shape, name
+            diff = np.abs(x.astype(int) - y)
+            assert not diff.any(), f"{name}: {np.count_nonzero(diff)} values differ, by up to {diff.max()}"
+        else:
+            assert x == y, name
+
+
+@pytest.mark.slow
+def test_same_seed_same_world_with_any_number_of_workers(world, tmp_path):
     again = tmp_path / "again"
     generate_world(again, num_videos=N, seed=3, level="easy", workers=2)
-    first, second = all_files(world), all_files(again)
-    assert first.keys() == second.keys()
-    assert [k for k in first if first[k] != second[k]] == []
+    assert_same_world(world, again)
+    # with sensor noise and lossless in-between frames: the FFV1 frames are the rendered ones
+    one, two = tmp_path / "one", tmp_path / "two"
+    for out, workers in ((one, 1), (two, 2)):
+        generate_world(out, num_videos=3, seed=8, level="medium", workers=workers, seconds=1, high_fps_factor=2)
+    assert len(list((one / "hfr").glob("*.mkv"))) == 3
+    assert_same_world(one, two)
+    # and the comparison tells another seed's world apart
     other = tmp_path / "other"
-    generate_world(other, num_videos=2, seed=4, level="easy", workers=1)
-    assert (other / "videos" / "syn00000_0_3.mp4").read_bytes() != first["videos/syn00000_0_3.mp4"]
+    generate_world(other, num_videos=3, seed=9, level="medium", workers=1, seconds=1, high_fps_factor=2)
+    with pytest.raises(AssertionError):
+        assert_same_world(one, other)
+    for name in ("videos/syn00000_0_1.mp4", "hfr/syn00000_0_1.mkv"):
+        assert np.abs(content(one / name).astype(int) - content(other / name)).mean() > 1
 
 
 def test_msvd_corpus_columns_and_quirks(world):
@@ -223,17 +265,24 @@ def test_caption_statistics(world):
 
 
 def test_high_frame_rate_in_between_frames(tmp_path):
+    from vidcap.io.writers import write_video
+
     plain, hfr = tmp_path / "plain", tmp_path / "hfr"
     generate_world(plain, num_videos=2, seed=5, level="medium", workers=1, seconds=1)
     generate_world(hfr, num_videos=2, seed=5, level="medium", workers=1, seconds=1, high_fps_factor=3)
     for name in ("syn00000_0_1", "syn00001_0_1"):
+        normal = content(hfr / "videos" / f"{name}.mp4")
         # the normal video does not depend on the factor
-        assert (plain / "videos" / f"{name}.mp4").read_bytes() == (hfr / "videos" / f"{name}.mp4").read_bytes()
-        dense = decode(hfr / "hfr" / f"{name}.mkv")
-        normal = decode(hfr / "videos" / f"{name}.mp4")
+        assert np.array_equal(content(plain / "videos" / f"{name}.mp4"), normal)
+        dense = content(hfr / "hfr" / f"{name}.mkv")
         assert len(dense) == (len(normal) - 1) * 3 + 1
-        err = np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(dense[::3], normal)])
-        assert err < 6  # the same frames before H.264 (sensor noise does not survive it fully)
+        # frames 0, 3, 6, ... are the normal video's frames before H.264: encoded with the
+        # world's settings (crf 18, x264 veryfast, one thread) they give the same decoded
+        # frames, and frame 0 followed by the frames just after 0, 3, 6, ... does not
+        for frames, same in ((dense[::3], True), (np.concatenate([dense[:1], dense[1::3]]), False)):
+            assert len(frames) == len(normal)
+            write_video(tmp_path / "again.mp4", frames, 25, crf=18, options={"preset": "veryfast"})
+            assert np.array_equal(content(tmp_path / "again.mp4"), normal) == same, name
         gt = json.loads((hfr / "gt" / f"{name}.json").read_text())
         assert gt["hfr"]["num_frames"] == len(dense) and gt["hfr"]["fps"] == 75
         assert gt["hfr"]["frames"][3]["objects"] == gt["frames"][1]["objects"]
@@ -274,15 +323,106 @@ def test_cli_matches_api(tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["summary"]["num_videos"] == 2 and printed["caption_stats"]["videos"] == 2
     generate_world(tmp_path / "api", num_videos=2, seed=9, seconds=1, size=(96, 64), workers=1)
-    assert all_files(tmp_path / "cli") == all_files(tmp_path / "api")
+    assert_same_world(tmp_path / "cli", tmp_path / "api")
+    assert content(tmp_path / "api" / "videos" / "syn00000_0_1.mp4").shape == (25, 64, 96, 3)
+
+
+def test_progress_is_reported_through_the_callback(tmp_path, capsys):
+    events = []
+    generate_world(tmp_path / "w", num_videos=3, seed=1, seconds=1, size=(64, 48), workers=1,
+                   progress=events.append)
+    assert [(e.task, e.done, e.total, e.unit) for e in events] == [("synth", i, 3, "video") for i in (1, 2, 3)]
+    assert capsys.readouterr() == ("", "")  # no bar, no prints
+    with pytest.raises(ConfigError, match="progress"):
+        generate_world(tmp_path / "bar", num_videos=1, progress=True)
+    assert not (tmp_path / "bar").exists()
+
+
+def split_counts(n: int, seed: int) -> list[str]:
+    """The split of each video before any repair: 10 % each (at least one when n >= 4) for
+    val, test and test_compositional, the rest train, shuffled by the world's rng."""
+    rng = np.random.default_rng([seed, 2])
+    small = [max(round(n / 10), 1 if n >= 4 else 0)] * 3
+    names = np.repeat(["train", "val", "test", "test_compositional"], [n - sum(small)] + small)
+    return [str(s) for s in names[rng.permutation(n)]]
+
+
+@pytest.mark.parametrize("n,seed", [(20, 5), (20, 3), (17, 6), (23, 1), (30, 8), (33, 7), (48, 1), (100, 1)])
+def test_every_class_outside_train_has_train_videos(n, seed):
+    labels = _class_labels(n, seed)
+    before, after = split_counts(n, seed), _assign_splits(labels, seed)
+    train = {lab for lab, s in zip(labels, after) if s == "train"}
+    assert {lab for lab, s in zip(labels, after) if s != "train"} <= train
+    missing = {lab for lab, s in zip(labels, before) if s != "train"} - {lab for lab, s in zip(labels, before)
+                                                                          if s == "train"}
+    assert missing, "each case needs a repair, or it tests nothing"
+    # a repair swaps two videos (or moves one into train): one change per missing class, at most two videos each
+    changed = [i for i in range(n) if before[i] != after[i]]
+    assert 0 < len(changed) <= 2 * len(missing)
+    assert Counter(after)["train"] >= Counter(before)["train"]
+    assert _assign_splits(labels, seed) == after
+
+
+@pytest.mark.parametrize("n,seed", [(24, 17), (1000, 11), (40, 1)])
+def test_splits_that_need_no_repair_stay_as_they_were(n, seed):
+    labels = _class_labels(n, seed)
+    assert _assign_splits(labels, seed) == split_counts(n, seed)
+
+
+def test_tiny_world_puts_every_video_in_train():
+    labels = _class_labels(8, 2)
+    assert len(set(labels)) == 8 and _assign_splits(labels, 2) == ["train"] * 8
+
+
+def test_world_splits_have_every_class_in_train(world):
+    labels = rows(world / "labels.csv")
+    train = {r["label"] for r in labels if r["split"] == "train"}
+    assert {r["label"] for r in labels} == train == set(CLASSES)
+    assert Counter(r["split"] for r in labels) == {"train": 16, "val": 2, "test": 1, "test_compositional": 1}
 
 
 def test_contact_sheet(world, tmp_path):
     from PIL import Image
 
+    from vidcap.io.video import sample_frames
+
     path = contact_sheet(world, tmp_path / "sheet.png", num_videos=3, frames_per_video=3)
     with Image.open(path) as img:
-        assert img.format == "PNG" and img.width > 400 and img.height > 200
+        assert img.format == "PNG"
+        sheet = np.asarray(img.convert("RGB"))
+    assert sheet.shape[1] > 3 * 160 and sheet.shape[0] > 3 * 120
+    first = rows(world / "labels.csv")[0]["video"]  # the first row shows the first video
+    clip = sample_frames(world / "videos" / f"{first}.mp4", 3, short="repeat")
+    assert list(clip.indices) == [0, 37, 74]
+    for frame in clip.frames:  # every frame appears pixel for pixel
+        assert found(sheet, frame), first
+
+
+def found(image: np.ndarray, patch: np.ndarray) -> bool:
+    """Whether ``patch`` occurs in ``image`` pixel for pixel."""
+    import cv2
+
+    scores = cv2.matchTemplate(image, np.ascontiguousarray(patch), cv2.TM_SQDIFF)
+    y, x = np.unravel_index(np.argmin(scores), scores.shape)
+    return np.array_equal(image[y:y + patch.shape[0], x:x + patch.shape[1]], patch)
+
+
+def test_world_sheet_composes_frames_and_text():
+    import cv2
+
+    from vidcap.viz.sheets import world_sheet
+
+    rng = np.random.default_rng(0)
+    small, big = rng.integers(0, 256, (60, 80, 3), np.uint8), rng.integers(0, 256, (120, 160, 3), np.uint8)
+    sheet = world_sheet([[big, big], [small, small]], [["a red circle moves up"], ["a long caption " * 60]],
+                        titles=[["v1"], ["v2"]], frame_labels=[["frame 0", "frame 9"], ["frame 0", "frame 9"]])
+    assert sheet.dtype == np.uint8 and sheet.ndim == 3
+    assert found(sheet, big)  # frames at the cell size are copied exactly
+    assert not found(sheet, small)  # smaller ones are scaled up to the cell
+    assert found(sheet, cv2.resize(small, (160, 120), interpolation=cv2.INTER_AREA))
+    text = sheet[:, 2 * 160 + 3 * 6:]
+    assert (text < 128).any(axis=2).sum() > 500  # captions are drawn (and wrapped: the long one is tall)
+    assert sheet.shape[0] > 2 * (120 + 16) + 100  # the long caption wraps onto many lines
 
 
 @pytest.mark.parametrize("kwargs,match", [

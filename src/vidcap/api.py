@@ -1,58 +1,313 @@
-"""vidcap's public functions in one place: ``from vidcap.api import caption, extract, ...``.
+"""vidcap's public functions: ``from vidcap import api`` then ``api.caption("clip.mp4")``.
 
-Each name lives in the module that owns it (the CLI calls the same functions);
-this file only points at them. Imports are lazy, so ``import vidcap.api`` stays
-fast and a missing optional dependency only matters for the name that needs it.
+The command line and the web service call only these. Each function returns a
+:mod:`vidcap.results` object (or a list of them) and takes ``progress=`` (a callback
+that receives :class:`vidcap.progress.Progress` events) where the work is long.
+Importing this module is cheap (no torch, no transformers): every function imports
+the task module it needs when it is called. The defaults here are the task
+functions' own (a test keeps them equal) and ``--help`` shows them.
+
+Scripts that call :func:`extract_many` or :func:`synth` with worker processes need
+the usual ``if __name__ == "__main__":`` guard around their top-level code (worker
+processes import the script again); without it vidcap raises one sentence that
+says so before any work starts.
 """
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
-_EXPORTS = {
-    # video in and out
-    "probe": "vidcap.io", "sample_frames": "vidcap.io", "iter_frames": "vidcap.io", "write_video": "vidcap.io",
-    # frame features
-    "extract": "vidcap.features", "extract_many": "vidcap.features", "get_engine": "vidcap.features",
-    # the generated world
-    "generate_world": "vidcap.data.synthetic",
-    # captioning
-    "Captioner": "vidcap.train.checkpoint", "train_caption": "vidcap.train.caption",
-    "evaluate_caption": "vidcap.train.caption", "score_captions": "vidcap.metrics.caption",
-    "load_corpus": "vidcap.data.captions",
-    # classification
-    "classify_video": "vidcap.classify", "load_classifier": "vidcap.classify",
-    "train_classifier": "vidcap.train.classify", "evaluate_classifier": "vidcap.train.classify",
-    # emotions
-    "analyze_emotions": ("vidcap.emotions", "analyze"),
-    # interpolation
-    "interpolate_video": "vidcap.models.interpolate", "inbetween": "vidcap.models.interpolate",
-    # search
-    "index": "vidcap.library", "search": "vidcap.library", "evaluate_retrieval": "vidcap.library",
-    "train_retrieval": "vidcap.train.retrieval",
-    # speech and timed descriptions
-    "transcribe": "vidcap.speech", "subtitles": "vidcap.subtitles", "describe": "vidcap.subtitles",
-}
+if TYPE_CHECKING:  # pragma: no cover
+    from vidcap import results
 
-__all__ = sorted([*_EXPORTS, "caption"])
+__all__ = [
+    "backbones", "caption", "classify", "describe", "emotions", "evaluate_caption", "evaluate_classify",
+    "evaluate_retrieval", "extract", "extract_many", "inbetween", "index", "interpolate", "iter_frames",
+    "library_list", "library_remove", "load_captioner", "load_classifier", "probe", "sample_frames",
+    "score_captions", "search", "subtitles", "synth", "train_caption", "train_classify", "train_emotions",
+    "train_retrieval", "transcribe", "write_video",
+]
+
+RETRIEVAL_MODES = ("learned", "caption", "hybrid")
+CAPTION_METRICS = ("bleu", "meteor", "rouge", "cider")
 
 
-def caption(videos, *, model=None, beam_size: int | None = None):
-    """Caption video files with a checkpoint (default: the bundled model) → list of CaptionResult."""
-    from vidcap.train.checkpoint import Captioner
+# --------------------------------------------------------------------------- video in and out
+def probe(path) -> results.VideoInfo:
+    """Duration, frame rate, exact frame count, size, rotation, codec and audio of a video."""
+    from vidcap.io.video import probe as run
 
-    return Captioner.load(model).caption(videos, beam_size=beam_size)
-
-
-
-def __getattr__(name: str):
-    target = _EXPORTS.get(name)
-    if target is None:
-        raise AttributeError(f"module 'vidcap.api' has no attribute {name!r}")
-    module, attr = target if isinstance(target, tuple) else (target, name)
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
+    return run(path)
 
 
-def __dir__():
-    return __all__
+def sample_frames(path, num_frames: int | None = 80, *, fps: float | None = None, short: str = "pad",
+                  size=None, short_side: int | None = None):
+    """``num_frames`` evenly spaced frames (or ``fps`` per second) as a :class:`vidcap.io.Clip`."""
+    from vidcap.io.video import sample_frames as run
+
+    return run(path, num_frames, fps=fps, short=short, size=size, short_side=short_side)
+
+
+def iter_frames(path, *, size=None):
+    """Stream every frame as ``(frame (H, W, 3) uint8 RGB, seconds)``."""
+    from vidcap.io.video import iter_frames as run
+
+    return run(path, size=size)
+
+
+def write_video(path, frames, fps, *, codec=None, crf: float = 18, lossless: bool = False, pix_fmt=None,
+                threads: int = 1, options=None):
+    """Write ``(H, W, 3) uint8`` RGB frames to a video file, atomically."""
+    from vidcap.io.writers import write_video as run
+
+    return run(path, frames, fps, codec=codec, crf=crf, lossless=lossless, pix_fmt=pix_fmt, threads=threads,
+               options=options)
+
+
+# --------------------------------------------------------------------------- features
+def extract(path, *, backbone: str = "mobilenet_v2", num_frames: int | None = 80, fps: float | None = None,
+            short: str = "pad", backend: str = "auto") -> results.Features:
+    """CNN features ``(T, D)`` and timestamps of one video's sampled frames (nothing is stored)."""
+    from vidcap.features.extract import extract as run
+
+    return run(path, backbone=backbone, num_frames=num_frames, fps=fps, short=short, backend=backend)
+
+
+def extract_many(inputs, out_dir, *, backbone: str = "mobilenet_v2", num_frames: int | None = 80,
+                 fps: float | None = None, short: str = "pad", workers: int | None = None, backend: str = "auto",
+                 progress=None) -> results.ExtractSummary:
+    """Features of many videos (files, folders, ``.txt`` lists) into a resumable feature store."""
+    from vidcap.features.pipeline import extract_many as run
+
+    return run(inputs, out_dir, backbone=backbone, num_frames=num_frames, fps=fps, short=short, workers=workers,
+               backend=backend, progress=progress)
+
+
+def backbones() -> list[results.BackboneInfo]:
+    """The registered frame backbones and whether their weights are on this machine."""
+    from vidcap.features.backbones import BACKBONES
+    from vidcap.results import BackboneInfo
+
+    return [BackboneInfo(b.name, b.dim, b.crop, b.weights_available(), b.meta.get("source", ""))
+            for b in BACKBONES.values()]
+
+
+# --------------------------------------------------------------------------- the generated world
+def synth(out_dir, *, num_videos: int, seed: int = 0, level: str = "easy", size: tuple[int, int] = (160, 120),
+          fps: float = 25, seconds: float = 3, high_fps_factor: int | None = None, workers: int | None = None,
+          crf: float = 18, progress=None) -> results.WorldSummary:
+    """A generated, captioned, labelled video world in MSVD layout (see ``vidcap synth --help``)."""
+    from vidcap.data.synthetic import generate_world
+
+    return generate_world(out_dir, num_videos=num_videos, seed=seed, level=level, size=size, fps=fps, seconds=seconds,
+                          high_fps_factor=high_fps_factor, workers=workers, crf=crf, progress=progress)
+
+
+# --------------------------------------------------------------------------- captioning
+def load_captioner(model=None):
+    """A :class:`vidcap.tasks.caption.Captioner` loaded once (None: the bundled model)."""
+    from vidcap.tasks.caption import Captioner
+
+    return Captioner.load(model)
+
+
+def caption(videos, *, model=None, beam_size: int | None = None, length_penalty: float | None = None,
+            errors: str = "raise", progress=None) -> list[results.CaptionResult]:
+    """A sentence per video (files, folders, ``.txt`` lists); ``model`` None: the bundled model."""
+    from vidcap.tasks.caption import Captioner
+
+    captioner = model if isinstance(model, Captioner) else Captioner.load(model)
+    return captioner.caption(videos, beam_size=beam_size, length_penalty=length_penalty, errors=errors,
+                             progress=progress)
+
+
+def score_captions(refs, preds, *, metrics=CAPTION_METRICS, tokenize: str = "ptb", per_video: bool = False) -> dict:
+    """BLEU-1..4, METEOR, ROUGE-L and CIDEr-D of ``preds`` ({id: caption}) against ``refs`` ({id: [captions]})."""
+    from vidcap.metrics.caption import score_captions as run
+
+    return run(refs, preds, metrics=metrics, tokenize=tokenize, per_video=per_video)
+
+
+def train_caption(corpus, out_dir, *, features=None, videos=None, splits=None, resume: bool = False,
+                  threads: int | None = None, progress=None, stop_after: int | None = None,
+                  **options) -> results.TrainResult:
+    """Train an S2VT captioner; ``options``: :class:`vidcap.config.CaptionTrainConfig` fields."""
+    from vidcap.train.caption import train_caption as run
+
+    return run(corpus, out_dir, features=features, videos=videos, splits=splits, resume=resume, threads=threads,
+               progress=progress, stop_after=stop_after, **options)
+
+
+def evaluate_caption(model, corpus, *, features=None, videos=None, splits=None, split: str = "test",
+                     beam_size: int | None = None, length_penalty: float | None = None, metrics=CAPTION_METRICS,
+                     tokenize: str = "ptb", out_dir=None, progress=None) -> results.CaptionEvaluation:
+    """Caption one split of a corpus with a model and score it (COCO caption metrics)."""
+    from vidcap.train.caption import evaluate_caption as run
+
+    return run(model, corpus, features=features, videos=videos, splits=splits, split=split, beam_size=beam_size,
+               length_penalty=length_penalty, metrics=metrics, tokenize=tokenize, out_dir=out_dir, progress=progress)
+
+
+# --------------------------------------------------------------------------- classification
+def load_classifier(model):
+    """A :class:`vidcap.tasks.classify.VideoClassifier` loaded once (a run folder, checkpoint or ``kinetics400``)."""
+    from vidcap.tasks.classify import VideoClassifier
+
+    return VideoClassifier.load(model)
+
+
+def classify(videos, model, *, window: int = 16, stride: int = 8, top_k: int = 5, output=None, gif=None,
+             errors: str = "raise", progress=None) -> list:
+    """Top-k actions per sliding window and per video, optionally an annotated video / GIF."""
+    from vidcap.tasks.classify import classify as run
+
+    return run(videos, model, window=window, stride=stride, top_k=top_k, output=output, gif=gif, errors=errors,
+               progress=progress)
+
+
+def train_classify(dataset, out_dir, *, videos_dir=None, cache_dir=None, resume: bool = False, progress=None,
+                   stop_after: int | None = None, workers: int = 0, **options) -> results.TrainResult:
+    """Train a video classifier; ``options``: :class:`vidcap.config.ClassifyConfig` fields."""
+    from vidcap.data.folders import load_dataset
+    from vidcap.train.classify import train_classify as run
+
+    data = load_dataset(dataset, videos_dir=videos_dir) if isinstance(dataset, (str, bytes)) or hasattr(
+        dataset, "__fspath__") else dataset
+    return run(data, out_dir, cache_dir=cache_dir, resume=resume, progress=progress, stop_after=stop_after,
+               workers=workers, **options)
+
+
+def evaluate_classify(model, dataset, *, split: str = "test", videos_dir=None, cache_dir=None, confusion_png=None,
+                      progress=None) -> results.ClassifierEvaluation:
+    """Accuracy, top-5 accuracy and the confusion matrix of a classifier on one split."""
+    from vidcap.data.folders import load_dataset
+    from vidcap.train.classify import evaluate_classify as run
+
+    data = load_dataset(dataset, videos_dir=videos_dir) if isinstance(dataset, (str, bytes)) or hasattr(
+        dataset, "__fspath__") else dataset
+    return run(model, data, split=split, cache_dir=cache_dir, confusion_png=confusion_png, progress=progress)
+
+
+# --------------------------------------------------------------------------- emotions
+def emotions(source, *, output=None, timeline=None, plot=None, detector: str = "haar", model: str = "fer",
+             backend: str = "onnx", every: int = 1, smoothing: float = 0.5, margin: float = 0.1,
+             forget_after: float = 1.0, min_hits: int = 2, max_frames: int | None = None, on_frame=None,
+             progress=None) -> results.EmotionTimeline:
+    """Track every face's emotions through a video (or a webcam index such as 0)."""
+    from vidcap.tasks.emotions import analyze
+
+    return analyze(source, output=output, timeline=timeline, plot=plot, detector=detector, model=model,
+                   backend=backend, every=every, smoothing=smoothing, margin=margin, forget_after=forget_after,
+                   min_hits=min_hits, max_frames=max_frames, on_frame=on_frame, progress=progress)
+
+
+def train_emotions(csv_path, out_dir="runs/emotions", *, device: str | None = None, resume: bool = False,
+                   progress=None, stop_after: int | None = None, **options) -> results.TrainResult:
+    """Train the seed's 6-class emotion network; ``options``: :class:`vidcap.config.EmotionTrainConfig` fields."""
+    from vidcap.train.emotions import train_emotions as run
+
+    return run(csv_path, out_dir, device=device, resume=resume, progress=progress, stop_after=stop_after, **options)
+
+
+# --------------------------------------------------------------------------- interpolation
+def _interpolation_config(flow, preset, flow_scale, cut_mode, warp):
+    from vidcap.models.interpolate import InterpolationConfig
+
+    return InterpolationConfig(flow=flow, preset=preset, flow_scale=flow_scale, cut_mode=cut_mode, warp=warp)
+
+
+def interpolate(video, out, *, factor: int = 2, mode: str = "slowmo", flow: str = "dis", preset: str = "medium",
+                flow_scale: float = 0.5, cut_mode: str = "duplicate", warp: str = "cubic", crf: float = 18,
+                progress=None) -> results.InterpolationResult:
+    """Slow motion (``mode="slowmo"``) or ``factor`` times the frame rate (``"fps"``, audio kept)."""
+    from vidcap.tasks.interpolate import interpolate_video
+
+    return interpolate_video(video, out, factor, mode, config=_interpolation_config(flow, preset, flow_scale, cut_mode,
+                                                                                    warp), crf=crf, progress=progress)
+
+
+def inbetween(first, last, out, *, num_frames: int = 14, fps: float = 8, flow: str = "dis", preset: str = "medium",
+              flow_scale: float = 0.5, cut_mode: str = "duplicate", warp: str = "cubic") -> results.InbetweenResult:
+    """The frames between two images, written with them as a GIF, a video or a folder of PNGs."""
+    from vidcap.tasks.interpolate import inbetween_files
+
+    return inbetween_files(first, last, out, num_frames=num_frames, fps=fps,
+                           config=_interpolation_config(flow, preset, flow_scale, cut_mode, warp))
+
+
+# --------------------------------------------------------------------------- search
+def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True,
+          progress=None) -> results.IndexSummary:
+    """Add videos to a searchable library (created when missing); each video is processed once."""
+    from vidcap.tasks.search import index as run
+
+    return run(inputs, library, model=model, caption_model=caption_model, transcripts=transcripts, progress=progress)
+
+
+def search(query: str, library, *, k: int = 10, mode: str = "learned", model=None, sheet=None) -> results.SearchResult:
+    """The library's videos ranked for a text query; ``sheet``: a PNG of the top results' frames."""
+    from vidcap.tasks.search import search as run
+
+    return run(query, library, k=k, mode=mode, model=model, sheet=sheet)
+
+
+def library_list(library) -> list[results.LibraryEntry]:
+    """The videos of a library."""
+    from vidcap.tasks.library import list_videos
+
+    return list_videos(library)
+
+
+def library_remove(keys, library) -> list[str]:
+    """Remove videos (by id, id prefix, name or path); returns the ids removed."""
+    from vidcap.tasks.library import remove
+
+    return remove(keys, library)
+
+
+def train_retrieval(corpus, out_dir, *, features=None, videos=None, splits=None, resume: bool = False, progress=None,
+                    stop_after: int | None = None, **options) -> results.TrainResult:
+    """Train the joint video-text embedding; ``options``: :class:`vidcap.config.RetrievalTrainConfig` fields."""
+    from vidcap.train.retrieval import train_retrieval as run
+
+    return run(corpus, out_dir, features=features, videos=videos, splits=splits, resume=resume, progress=progress,
+               stop_after=stop_after, **options)
+
+
+def evaluate_retrieval(corpus, library, *, splits=None, split: str = "test", videos=None, model=None,
+                       caption_model=None, modes=RETRIEVAL_MODES, progress=None) -> results.RetrievalEvaluation:
+    """Recall@1/5/10 and median rank of every search mode, text->video and video->text."""
+    from vidcap.tasks.search import evaluate_retrieval as run
+
+    return run(corpus, library, splits=splits, split=split, videos=videos, model=model, caption_model=caption_model,
+               modes=modes, progress=progress)
+
+
+# --------------------------------------------------------------------------- speech and descriptions
+def transcribe(video, *, model=None, language: str | None = "en", beam_size: int = 5,
+               progress=None) -> results.Transcript:
+    """Speech of the audio track with word timestamps (Whisper, offline)."""
+    from vidcap.tasks.speech import transcribe as run
+
+    return run(video, model=model, language=language, beam_size=beam_size, progress=progress)
+
+
+def subtitles(video, output=None, *, burn=None, model=None, language: str | None = "en", beam_size: int = 5,
+              max_chars: int = 42, max_lines: int = 2, min_duration: float = 1.0, max_duration: float = 7.0,
+              progress=None) -> results.Subtitles:
+    """Speech subtitles: write ``output`` (.srt/.vtt) and a subtitled copy ``burn``."""
+    from vidcap.tasks.subtitles import subtitles as run
+
+    return run(video, output, burn=burn, model=model, language=language, beam_size=beam_size, max_chars=max_chars,
+               max_lines=max_lines, min_duration=min_duration, max_duration=max_duration, progress=progress)
+
+
+def describe(video, *, window: float = 5.0, model=None, speech: bool = True, speech_model=None,
+             language: str | None = "en", beam_size: int | None = None, max_chars: int = 42, max_lines: int = 2,
+             min_duration: float = 1.0, max_duration: float = 7.0, output=None,
+             progress=None) -> results.Description:
+    """Timed visual captions (one per window) merged with the speech."""
+    from vidcap.tasks.subtitles import describe as run
+
+    return run(video, window=window, model=model, speech=speech, speech_model=speech_model, language=language,
+               beam_size=beam_size, max_chars=max_chars, max_lines=max_lines, min_duration=min_duration,
+               max_duration=max_duration, output=output, progress=progress)

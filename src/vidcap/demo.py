@@ -28,26 +28,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beam-size", type=int, default=3)
     args = ap.parse_args(argv)
 
+    from vidcap import api
+    from vidcap.cli.common import Bars
     from vidcap.data.captions import load_msvd, load_splits
-    from vidcap.data.synthetic import generate_world
     from vidcap.errors import VidcapError
-    from vidcap.metrics.caption import score_captions
-    from vidcap.train.checkpoint import Captioner
 
     out = Path(args.out_dir)
     try:
         print(f"1) generating {args.num_videos} videos (seed {args.seed}) in {out}/ ...")
-        generate_world(out, num_videos=args.num_videos, seed=args.seed, level="easy", progress=True)
+        with Bars(args) as bars:
+            api.synth(out, num_videos=args.num_videos, seed=args.seed, level="easy", progress=bars)
         corpus = load_msvd(out / "video_corpus.csv", videos_dir=out / "videos")
         splits = load_splits(out / "splits.json")
         held_out = [n for s in ("test", "test_compositional") for n in splits.get(s, []) if n in corpus.captions]
         videos = [out / "videos" / f"{n}.mp4" for n in held_out]
 
-        captioner = Captioner.load()
+        captioner = api.load_captioner()
         print(f"2) captioning {len(videos)} held-out videos with the bundled model "
               f"({captioner.backbone}, {captioner.num_frames} frames, beam {args.beam_size}) ...")
         start = time.perf_counter()
-        results = captioner.caption(videos, beam_size=args.beam_size)
+        with Bars(args, items=False) as bars:
+            results = api.caption(videos, model=captioner, beam_size=args.beam_size, progress=bars)
         seconds = time.perf_counter() - start
         preds = {n: r.caption for n, r in zip(held_out, results)}
         refs = {n: corpus.captions[n] for n in held_out}
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             for ref in refs[name][:2]:
                 print(f"{'':<24}   ref: {ref}")
         print("-" * width)
-        metrics = score_captions(refs, preds)
+        metrics = api.score_captions(refs, preds)
         print("3) " + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
         print(f"{len(videos)} videos captioned in {seconds:.1f} s ({seconds / max(len(videos), 1):.2f} s per video)")
     except VidcapError as exc:

@@ -21,6 +21,14 @@ class DataError(VidcapError):
     """A dataset, corpus or annotation file is missing or malformed."""
 
 
+class NoAudioError(DataError):
+    """The file has no audio track."""
+
+
+class SilentAudioError(DataError):
+    """The audio track holds only silence."""
+
+
 class MissingDependencyError(VidcapError):
     """An optional package is not installed."""
 

@@ -1,14 +1,14 @@
-"""The `vidcap` command line: parse arguments, call the library, print results.
+"""The `vidcap` command line: parse arguments, call :mod:`vidcap.api`, print the results.
 
 Each task has its own module here with a ``register(commands, train, evaluate)``
-function that adds its sub-commands. Flags carry the Python API's argument names.
+function that adds its sub-commands. Flags carry the Python API's argument names
+and defaults; output follows the rules in :mod:`vidcap.cli.common`. Building the
+parser imports no torch, so ``--help`` and the light commands start at once.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
-import json
 import logging
 import sys
 
@@ -24,13 +24,14 @@ EPILOG = """examples:
   vidcap evaluate --model runs/world --corpus world/video_corpus.csv --videos world/videos --split test
   vidcap info video.mp4
   vidcap extract videos/ --out features/ --num-frames 80
-  vidcap classify video.mp4 --model runs/actions -o annotated.mp4
+  vidcap classify videos/ --model runs/actions --json
   vidcap emotions face.mp4 -o annotated.mp4 --timeline faces.csv
   vidcap interpolate video.mp4 --factor 4 -o slowmo.mp4
-  vidcap search "a red circle moves left" --library lib
+  vidcap index videos/ --library lib && vidcap search "a red circle moves left" --library lib
   vidcap subtitles talk.mp4 -o talk.srt
 
-every command has --help with more examples.
+every command has --help with more examples. --json prints strict JSON (a list for
+commands that take several inputs); exit status: 0 ok, 1 some inputs failed, 2 error.
 """
 
 
@@ -49,26 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="evaluate a model").add_subparsers(dest="task", metavar="TASK")
     evaluate.required = True
     for name in MODULES:
-        if importlib.util.find_spec(f"vidcap.cli.{name}") is not None:
-            importlib.import_module(f"vidcap.cli.{name}").register(commands, train, evaluate)
+        importlib.import_module(f"vidcap.cli.{name}").register(commands, train, evaluate)
     return parser
-
-
-def add_quiet(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only machine-readable output")
-
-
-def print_json(obj) -> None:
-    """Print one JSON document to stdout."""
-    print(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default))
-
-
-def _json_default(obj):
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    return str(obj)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,3 +72,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vidcap: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `vidcap ... | head`: the reader left
+        return 0

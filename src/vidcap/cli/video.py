@@ -1,14 +1,12 @@
 """`vidcap info`, `vidcap extract`, `vidcap backbones`."""
 from __future__ import annotations
 
-import argparse
-import sys
-
-from vidcap.cli import add_quiet, print_json
+from vidcap import api
+from vidcap.cli.common import FMT, Bars, add_quiet, arg, show
 
 INFO_EXAMPLES = """examples:
   vidcap info clip.mp4
-  vidcap info videos/*.mp4 --quiet | jq '.[].num_frames'
+  vidcap info videos/*.mp4 --json | jq '.[].num_frames'
 """
 
 EXTRACT_EXAMPLES = """examples:
@@ -21,25 +19,23 @@ record. Re-running skips videos whose file and parameters are unchanged.
 
 
 def register(commands, train, evaluate) -> None:
-    fmt = argparse.RawDescriptionHelpFormatter
-
-    p = commands.add_parser("info", help="probe videos (JSON)", epilog=INFO_EXAMPLES, formatter_class=fmt)
+    p = commands.add_parser("info", help="probe videos: duration, fps, frames, size, codec, audio",
+                            epilog=INFO_EXAMPLES, formatter_class=FMT)
     p.add_argument("videos", nargs="+", metavar="VIDEO")
     add_quiet(p)
     p.set_defaults(run=run_info)
 
     p = commands.add_parser("extract", help="extract per-frame CNN features for many videos",
-                            epilog=EXTRACT_EXAMPLES, formatter_class=fmt)
+                            epilog=EXTRACT_EXAMPLES, formatter_class=FMT)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, or .txt lists of paths")
     p.add_argument("--out", "--out-dir", dest="out_dir", required=True, help="features folder")
-    p.add_argument("--num-frames", type=int, default=80, help="frames sampled evenly per video (default 80)")
-    p.add_argument("--fps", type=float, default=None, help="sample this many frames per second instead")
-    p.add_argument("--short", choices=["pad", "repeat"], default="pad",
-                   help="videos with fewer frames: pad with zeros and a mask, or repeat frames")
-    p.add_argument("--backbone", default="mobilenet_v2", help="see `vidcap backbones` (default mobilenet_v2)")
-    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
-                   help="auto: torch on a GPU, ONNX Runtime on CPU")
-    p.add_argument("--workers", type=int, default=None, help="decode processes (default: cores - 1; 0 = none)")
+    arg(p, api.extract_many, "num_frames", type=int, help="frames sampled evenly per video")
+    arg(p, api.extract_many, "fps", type=float, help="sample this many frames per second instead")
+    arg(p, api.extract_many, "short", choices=["pad", "repeat"],
+        help="videos with fewer frames: pad with zeros and a mask, or repeat frames")
+    arg(p, api.extract_many, "backbone", help="see `vidcap backbones`")
+    arg(p, api.extract_many, "backend", choices=["auto", "onnx", "torch"], help="auto: torch on a GPU, ONNX Runtime on CPU")
+    arg(p, api.extract_many, "workers", type=int, help="decode processes (default: cores - 1; 0 = none)")
     add_quiet(p)
     p.set_defaults(run=run_extract)
 
@@ -50,54 +46,25 @@ def register(commands, train, evaluate) -> None:
 
 def run_info(args) -> int:
     from vidcap.errors import VidcapError
-    from vidcap.io import probe
+    from vidcap.results import Failure
 
-    results, status = [], 0
+    results = []
     for path in args.videos:
         try:
-            results.append(probe(path).to_dict())
+            results.append(api.probe(path))
         except VidcapError as exc:
-            results.append({"path": path, "error": str(exc)})
-            print(f"vidcap: error: {exc}", file=sys.stderr)
-            status = 2
-    print_json(results[0] if len(results) == 1 else results)
-    return status
+            results.append(Failure(path, str(exc)))
+    status = show(results, args, many=True)
+    return 2 if status and len(args.videos) == 1 else status
 
 
 def run_extract(args) -> int:
-    from vidcap.features import extract_many
-
-    summary = extract_many(
-        args.inputs,
-        args.out_dir,
-        backbone=args.backbone,
-        num_frames=args.num_frames,
-        fps=args.fps,
-        short=args.short,
-        workers=args.workers,
-        backend=args.backend,
-        progress=not args.quiet,
-    )
-    if args.quiet:
-        print_json(summary.to_dict())
-    else:
-        ok, failed = len(summary.ok), summary.failed
-        print(f"{ok} videos ok ({summary.skipped} already done), {len(failed)} failed, "
-              f"{summary.seconds:.1f} s → {summary.out_dir}")
-        for r in failed:
-            print(f"  failed: {r['error']}", file=sys.stderr)
-    return 1 if summary.failed else 0
+    with Bars(args, items=False) as bars:
+        summary = api.extract_many(args.inputs, args.out_dir, backbone=args.backbone, num_frames=args.num_frames,
+                                   fps=args.fps, short=args.short, workers=args.workers, backend=args.backend,
+                                   progress=bars)
+    return show(summary, args)
 
 
 def run_backbones(args) -> int:
-    from vidcap.features import BACKBONES
-
-    rows = [{"name": b.name, "dim": b.dim, "input": b.crop, "offline": b.weights_available(),
-             "source": b.meta.get("source", "")} for b in BACKBONES.values()]
-    if args.quiet:
-        print_json(rows)
-        return 0
-    print(f"{'name':<14}{'dim':>6}{'input':>7}  {'weights here':<13}source")
-    for r in rows:
-        print(f"{r['name']:<14}{r['dim']:>6}{r['input']:>7}  {'yes' if r['offline'] else 'no':<13}{r['source']}")
-    return 0
+    return show(api.backbones(), args)

@@ -248,6 +248,23 @@ def split_by_video(names, *, val_frac: float = 0.1, test_frac: float = 0.2, seed
     }
 
 
+def resolve_splits(corpus: CaptionCorpus, corpus_path, splits=None, *, seed: int = 0) -> dict[str, list[str]]:
+    """The split of a corpus, by one rule for every task: ``splits`` when given (a
+    ``splits.json`` path or a dict), else the ``splits.json`` beside the corpus file, else
+    the corpus' own (MSR-VTT's JSON carries one), else a random split by video (seeded)."""
+    if isinstance(splits, dict):
+        return splits
+    if splits is not None:
+        return load_splits(splits)
+    beside = Path(corpus_path).parent / "splits.json"
+    if beside.is_file():
+        log.info("using the splits of %s", beside)
+        return load_splits(beside)
+    if corpus.splits:
+        return corpus.splits
+    return split_by_video(corpus.videos, seed=seed)
+
+
 def load_splits(path: str | Path) -> dict[str, list[str]]:
     """A ``splits.json`` of ``{"train": [names], "val": [...], "test": [...], ...}``."""
     path = Path(path)

@@ -1,6 +1,7 @@
 """Frame features: a backbone registry, one-video extraction, a cached store, many-video pipeline."""
 from vidcap.features.backbones import BACKBONES, Backbone, get_backbone
-from vidcap.features.extract import Engine, Features, extract, get_engine
+from vidcap.features.extract import Engine, extract, get_engine
+from vidcap.results import Features
 
 
 def extract_many(*args, **kwargs):

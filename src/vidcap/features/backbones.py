@@ -8,14 +8,15 @@ inside the network, so the exported ONNX model needs nothing else.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
+import os
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from vidcap.errors import ConfigError, ModelError
+from vidcap.io.files import file_hash
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +77,6 @@ def get_backbone(name: str) -> Backbone:
         raise ConfigError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
 
 
-def file_hash(path, chunk: int = 1 << 20) -> str:
-    """blake2b hex digest of a file's bytes."""
-    h = hashlib.blake2b(digest_size=20)
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 # --------------------------------------------------------------------------- modules
 
 
@@ -123,12 +115,9 @@ def build_model(backbone: Backbone, *, pretrained: bool = True):
 
 
 def _load_state(path) -> dict:
-    import torch
+    from vidcap.io.checkpoints import read_checkpoint_dict
 
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise ModelError(f"{path}: cannot read the weight file ({exc})") from exc
+    return read_checkpoint_dict(path, "weight file")
 
 
 # --------------------------------------------------------------------------- mobilenet_v2
@@ -233,17 +222,24 @@ register(
 # --------------------------------------------------------------------------- torchvision hub weights
 
 
+def torch_hub_dir() -> Path:
+    """torch's hub folder, found as ``torch.hub.get_dir()`` does, without importing torch:
+    ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else ``~/.cache/torch/hub``."""
+    if os.environ.get("TORCH_HOME"):
+        return Path(os.environ["TORCH_HOME"]) / "hub"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "torch" / "hub"
+
+
+# The file names of torchvision's IMAGENET1K_V1 weights (their URLs' last part; a test
+# checks them against torchvision), so listing backbones needs no torch import.
+HUB_FILES = {"VGG16_Weights": "vgg16-397923af.pth", "ResNet50_Weights": "resnet50-0676ba61.pth",
+             "Inception_V3_Weights": "inception_v3_google-0cc3c7bd.pth"}
+
+
 def _hub_weights(enum_name: str) -> Callable[[], Path | None]:
-    """The local torch-hub cache file of a torchvision weights enum (not downloaded)."""
-
-    def locate() -> Path | None:
-        import torch
-        import torchvision.models as tvm
-
-        url = getattr(tvm, enum_name).IMAGENET1K_V1.url
-        return Path(torch.hub.get_dir(), "checkpoints", url.rsplit("/", 1)[-1])
-
-    return locate
+    """The local torch-hub cache file of a torchvision weights enum (never downloaded)."""
+    return lambda: torch_hub_dir() / "checkpoints" / HUB_FILES[enum_name]
 
 
 def _how_to_get(builder: str, enum_name: str) -> str:

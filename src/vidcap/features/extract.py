@@ -6,54 +6,27 @@ model; storing features and handling many videos live in ``store`` / ``pipeline`
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from vidcap.errors import ConfigError
 from vidcap.features.backbones import Backbone, build_model, get_backbone
 from vidcap.io import center_crop, sample_frames
+from vidcap.results import Features
+from vidcap.runtime import cuda_available, device, export_onnx, onnx_session
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "onnx", "torch")
 
 
-@dataclass
-class Features:
-    """Features of one video.
-
-    features: ``(T, D) float32``; rows where ``mask`` is False are zeros.
-    timestamps: ``(T,) float64`` seconds; indices: ``(T,)`` frame numbers.
-    """
-
-    features: np.ndarray
-    timestamps: np.ndarray
-    indices: np.ndarray
-    mask: np.ndarray
-    backbone: str
-
-
-def cache_dir() -> Path:
-    """Where exported models are cached: ``$VIDCAP_CACHE`` or ``~/.cache/vidcap``."""
-    return Path(os.environ.get("VIDCAP_CACHE") or Path.home() / ".cache" / "vidcap")
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def resolve_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        return "torch" if _cuda() else "onnx"
+        return "torch" if cuda_available() else "onnx"
     return backend
 
 
@@ -67,11 +40,9 @@ class Engine:
         self.batch_size = batch_size
         self._lock = threading.Lock()
         if self.backend == "onnx":
-            self._session = _onnx_session(backbone.name, pretrained)
+            self._session = onnx_session(str(onnx_model(backbone, pretrained=pretrained)))
         else:
-            import torch
-
-            self._device = torch.device("cuda" if _cuda() else "cpu")
+            self._device = device()
             self._model = build_model(backbone, pretrained=pretrained).to(self._device)
             if self._device.type == "cuda":
                 self._model = self._model.half()
@@ -99,47 +70,17 @@ class Engine:
         return np.ascontiguousarray(center_crop(frames, self.backbone.crop))
 
 
-def _onnx_path(backbone: Backbone, pretrained: bool) -> Path:
+def onnx_model(backbone: Backbone, *, pretrained: bool = True):
+    """The backbone exported to ONNX (once; the file name carries the weights' hash)."""
+
+    def example():
+        import torch
+
+        return torch.zeros(2, backbone.crop, backbone.crop, 3, dtype=torch.uint8)
+
     tag = backbone.weights_hash() if pretrained else "random"
-    return cache_dir() / "onnx" / f"{backbone.name}-{tag}.onnx"
-
-
-def export_onnx(backbone: Backbone, *, pretrained: bool = True) -> Path:
-    """Export the backbone to ONNX once; later calls reuse the cached file."""
-    path = _onnx_path(backbone, pretrained)
-    if path.is_file():
-        return path
-    import torch
-
-    model = build_model(backbone, pretrained=pretrained)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    dummy = torch.zeros(2, backbone.crop, backbone.crop, 3, dtype=torch.uint8)
-    log.info("exporting %s to ONNX (once): %s", backbone.name, path)
-    with torch.inference_mode():
-        torch.onnx.export(
-            model,
-            (dummy,),
-            str(tmp),
-            input_names=["frames"],
-            output_names=["features"],
-            dynamic_axes={"frames": {0: "batch"}, "features": {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    os.replace(tmp, path)
-    return path
-
-
-@lru_cache(maxsize=8)
-def _onnx_session(name: str, pretrained: bool):
-    import onnxruntime as ort
-
-    backbone = get_backbone(name)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(export_onnx(backbone, pretrained=pretrained)), options, providers=["CPUExecutionProvider"])
+    return export_onnx(f"{backbone.name}-{tag}", lambda: build_model(backbone, pretrained=pretrained), example,
+                       input_name="frames", output_name="features")
 
 
 @lru_cache(maxsize=8)
@@ -163,7 +104,7 @@ def features_of(clip, engine: Engine) -> Features:
     feats = np.zeros((len(clip.frames), engine.backbone.dim), dtype=np.float32)
     if clip.mask.any():
         feats[clip.mask] = engine(clip.frames[clip.mask])
-    return Features(feats, clip.timestamps, clip.indices, clip.mask, engine.backbone.name)
+    return Features(feats, clip.timestamps, clip.indices, clip.mask, engine.backbone.name, clip.info.path)
 
 
 def extract(

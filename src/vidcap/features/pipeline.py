@@ -12,76 +12,20 @@ import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
 from vidcap.errors import ConfigError, DataError, VidcapError
-from vidcap.features.extract import Features, get_engine
+from vidcap.features.extract import get_engine
 from vidcap.features.store import FeatureStore, Params, remove_stale_temps
 from vidcap.io import center_crop, sample_frames
-from vidcap.parallel import pool_context
+from vidcap.io.files import find_videos
+from vidcap.parallel import check_main_guard, pool_context
+from vidcap.progress import Callback, report
+from vidcap.results import ExtractSummary, Features
 
 log = logging.getLogger(__name__)
-
-VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".gif", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
-
-
-@dataclass
-class ExtractSummary:
-    """What a run did: one record per video (see FeatureStore.save) and counts."""
-
-    out_dir: Path
-    records: list[dict] = field(default_factory=list)
-    skipped: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> list[dict]:
-        return [r for r in self.records if r["status"] == "ok"]
-
-    @property
-    def failed(self) -> list[dict]:
-        return [r for r in self.records if r["status"] == "failed"]
-
-    def to_dict(self) -> dict:
-        return {
-            "out_dir": str(self.out_dir),
-            "videos": len(self.records),
-            "ok": len(self.ok),
-            "skipped": self.skipped,
-            "failed": [{"source": r["source"], "error": r["error"]} for r in self.failed],
-            "seconds": round(self.seconds, 3),
-        }
-
-
-def find_videos(inputs: Iterable) -> list[Path]:
-    """Expand files, folders (searched recursively for video extensions) and
-    ``.txt`` lists of paths (one per line, ``#`` comments) into video paths."""
-    found: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
-        elif path.suffix.lower() == ".txt" and path.is_file():
-            base = path.parent
-            for line in path.read_text().splitlines():
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    entry = Path(line)
-                    found.append(entry if entry.is_absolute() else base / entry)
-        else:
-            found.append(path)  # missing or odd files are recorded as failures later
-    seen, unique = set(), []
-    for p in found:
-        key = str(p.resolve())
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
-
 
 def _decode_job(path: str, num_frames, fps, short, resize: int, crop: int):
     """Worker: decode one video's sampled frames at the backbone's input size.
@@ -116,26 +60,27 @@ def extract_many(
     workers: int | None = None,
     backend: str = "auto",
     pretrained: bool = True,
-    progress: bool = False,
+    progress: Callback | None = None,
 ) -> ExtractSummary:
     """Extract and store features of every video in ``inputs`` under ``out_dir``.
 
     ``inputs``: files, folders or ``.txt`` lists. ``workers``: decode processes
     (0 decodes in this process). ``pretrained=False`` uses random weights (for
-    timing only; recorded as such). Returns an :class:`ExtractSummary`; failed
-    videos are recorded there and in the store, the others still finish.
+    timing only; recorded as such). ``progress`` gets an event per video. Returns an
+    :class:`~vidcap.results.ExtractSummary`; failed videos are recorded there and in
+    the store, the others still finish.
     """
     started = time.perf_counter()
-    if isinstance(inputs, (str, Path)):
-        inputs = [inputs]
     videos = find_videos(inputs)
     if not videos:
-        raise DataError(f"no videos found in {list(map(str, inputs))}")
+        raise DataError(f"no videos found in {inputs!r}")
     if num_frames is None and fps is None:
         raise ConfigError("give num_frames or fps")
     workers = default_workers() if workers is None else workers
     if workers < 0:
         raise ConfigError(f"workers must be 0 or more, got {workers}")
+    if workers and len(videos) > 1:
+        check_main_guard()  # before anything is written
 
     store = FeatureStore(out_dir)
     remove_stale_temps(store.root)
@@ -144,7 +89,7 @@ def extract_many(
                     None if fps is not None else num_frames, fps, short)
     names = store.assign_names(videos)
 
-    summary = ExtractSummary(out_dir=store.root)
+    summary = ExtractSummary(out_dir=str(store.root))
     todo = []
     for video, name in zip(videos, names):
         if video.is_file() and store.is_current(name, video, params):
@@ -153,7 +98,7 @@ def extract_many(
         else:
             todo.append((video, name))
 
-    bar = _progress(len(videos), summary.skipped, progress)
+    report(progress, "extract", summary.skipped, len(videos))
     job_args = (num_frames if fps is None else None, fps, short, engine.backbone.resize, engine.backbone.crop)
 
     def finish(video: Path, name: str, clip, error):
@@ -164,10 +109,10 @@ def extract_many(
             feats = np.zeros((len(clip.frames), engine.backbone.dim), dtype=np.float32)
             if clip.mask.any():
                 feats[clip.mask] = engine(clip.frames[clip.mask])
-            record = store.save(name, video, params, Features(feats, clip.timestamps, clip.indices, clip.mask, backbone), clip.info)
+            features = Features(feats, clip.timestamps, clip.indices, clip.mask, backbone, str(video))
+            record = store.save_features(name, video, params, features, clip.info)
         summary.records.append(record)
-        bar.update(1)
-        bar.set_postfix(failed=len(summary.failed), refresh=False)
+        report(progress, "extract", len(summary.records), len(videos), info={"failed": len(summary.failed)})
 
     try:
         if workers == 0 or len(todo) <= 1:
@@ -176,7 +121,6 @@ def extract_many(
         else:
             _run_pool(todo, job_args, workers, finish)
     finally:
-        bar.close()
         summary.seconds = time.perf_counter() - started
         order = {name: i for i, name in enumerate(names)}
         summary.records.sort(key=lambda r: order.get(r["name"], len(order)))
@@ -216,9 +160,3 @@ def _run_pool(todo, job_args, workers: int, finish) -> None:
             except BrokenProcessPool:
                 for video, name in pending.values():
                     finish(video, name, None, f"{video}: the decoder process crashed on this or a video decoded beside it")
-
-
-def _progress(total: int, initial: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, unit="video", desc="extract", disable=not enabled, dynamic_ncols=True)

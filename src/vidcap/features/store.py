@@ -2,10 +2,12 @@
 
 The ``.npy`` is the seed's layout and loads with plain ``np.load``. The record
 holds what produced it (content hash, backbone, weights, sampling parameters),
-the timestamps, and the status or error. A video is skipped on a re-run only
-when its record says ``ok`` and both the file and the parameters are unchanged.
-Writes are atomic and the record is written last, so a run killed at any point
-leaves either a complete entry or none.
+the timestamps, the array's shape and checksum, and the status or error. A video
+is skipped on a re-run only when its record says ``ok``, the file and the
+parameters are unchanged and the ``.npy`` on disk is the one the record describes
+(shape and checksum), so a run killed between writing the array and its record
+never leaves an entry that looks complete. Writes are atomic; the slow content
+hash of the video is computed before anything is written.
 """
 from __future__ import annotations
 
@@ -20,8 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vidcap.errors import DataError
-from vidcap.features.backbones import file_hash
-from vidcap.io.files import save_npy, write_json
+from vidcap.io.files import file_hash, save_npy, write_json
 
 log = logging.getLogger(__name__)
 
@@ -105,37 +106,40 @@ class FeatureStore:
         record = self.read_record(name)
         if not record or record.get("status") != "ok" or record.get("params") != params.to_dict():
             return False
-        if not self.npy_path(name).is_file():
-            return False
         if record.get("source") != str(video.resolve()):
             return False
+        if record.get("array") != array_checksum(self.npy_path(name)):
+            return False  # the .npy is missing, or not the one the record was written for
         if record.get("stat") == file_stat(video):
             return True
         # Touched or copied: compare contents.
         return record.get("hash") == file_hash(video)
 
     # -- writes
-    def save(self, name: str, video: Path, params: Params, features, info=None) -> dict:
-        """Write ``<name>.npy`` then its record (atomically, in that order)."""
-        save_npy(self.npy_path(name), features.features.astype(np.float32, copy=False))
+    def save(self, name: str, video: Path, params: Params, array: np.ndarray, *, timestamps, indices, mask,
+             info=None, extra: dict | None = None) -> dict:
+        """Write ``<name>.npy`` (any dtype) then its record (atomically, in that order)."""
+        digest, stat = file_hash(video), file_stat(video)  # before anything is published
+        save_npy(self.npy_path(name), array)
         record = {
-            "name": name,
-            "source": str(video.resolve()),
-            "status": "ok",
-            "error": None,
-            "hash": file_hash(video),
-            "stat": file_stat(video),
-            "params": params.to_dict(),
-            "shape": list(features.features.shape),
-            "valid": int(features.mask.sum()),
-            "timestamps": [round(float(t), 6) for t in features.timestamps],
-            "indices": [int(i) for i in features.indices],
-            "mask": [bool(m) for m in features.mask],
+            "name": name, "source": str(video.resolve()), "status": "ok", "error": None,
+            "hash": digest, "stat": stat, "params": params.to_dict(),
+            "shape": list(array.shape), "array": array_checksum(self.npy_path(name)),
+            "valid": int(np.sum(mask)),
+            "timestamps": [round(float(t), 6) for t in timestamps],
+            "indices": [int(i) for i in indices],
+            "mask": [bool(m) for m in mask],
             "info": info.to_dict() if info is not None else None,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **(extra or {}),
         }
         write_json(self.record_path(name), record)
         return record
+
+    def save_features(self, name: str, video: Path, params: Params, features, info=None) -> dict:
+        """Store a :class:`~vidcap.results.Features` (float32)."""
+        return self.save(name, video, params, features.features.astype(np.float32, copy=False),
+                         timestamps=features.timestamps, indices=features.indices, mask=features.mask, info=info)
 
     def save_failure(self, name: str, video: Path, params: Params, error: str) -> dict:
         """Record a failed video (its old features, if any, are left in place but marked failed)."""
@@ -160,11 +164,23 @@ class FeatureStore:
 
     # -- reads
     def load(self, name: str) -> tuple[np.ndarray, dict]:
-        """``(features (T, D) float32, record)`` of a finished video."""
+        """``(array, record)`` of a finished video; an array that is not the record's is refused."""
         record = self.read_record(name)
         if not record or record.get("status") != "ok":
             raise DataError(f"{self.root}: no finished features for {name!r}")
-        return np.load(self.npy_path(name)), record
+        array = np.load(self.npy_path(name), allow_pickle=False)
+        if list(array.shape) != record.get("shape"):
+            raise DataError(f"{self.npy_path(name)} has shape {array.shape} but its record says {record.get('shape')}; "
+                            "extract it again")
+        return array, record
+
+
+def array_checksum(path: Path) -> str | None:
+    """A short hash of a ``.npy`` file's bytes (None when it does not exist)."""
+    try:
+        return file_hash(path)[:16]
+    except OSError:
+        return None
 
 
 def remove_stale_temps(root) -> None:

@@ -1,6 +1,7 @@
 """Video in and out: probe, sample and stream frames, write videos (PyAV); resize and crop helpers."""
 from vidcap.io.sampling import center_crop, even_indices, fps_indices, resize, short_side_size
-from vidcap.io.video import Clip, VideoInfo, iter_frames, probe, sample_frames
+from vidcap.io.files import find_videos
+from vidcap.io.video import Clip, VideoInfo, frames_at, iter_frames, probe, sample_frames
 from vidcap.io.writers import VideoWriter, write_video
 
 __all__ = [
@@ -9,7 +10,9 @@ __all__ = [
     "VideoWriter",
     "center_crop",
     "even_indices",
+    "find_videos",
     "fps_indices",
+    "frames_at",
     "iter_frames",
     "probe",
     "resize",

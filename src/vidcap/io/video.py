@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Iterator
 
 import av
@@ -18,6 +17,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from vidcap.errors import DecodeError
+from vidcap.io.files import check_readable
 from vidcap.io.sampling import even_indices, fps_indices, resize, short_side_size
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ SEEK_MIN_GAP = 12
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What :func:`probe` learns about a video without decoding it."""
+    """What :func:`vidcap.io.probe` learns about a video without decoding it."""
 
     path: str
     duration: float  # seconds, first frame start to last frame end
@@ -45,6 +45,11 @@ class VideoInfo:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def render(self) -> str:
+        audio = ", audio" if self.has_audio else ""
+        return (f"{self.path}: {self.width}x{self.height}, {self.num_frames} frames, {self.duration:.2f} s, "
+                f"{self.avg_fps:.2f} fps, {self.codec}{audio}")
 
 
 @dataclass
@@ -69,11 +74,7 @@ class Clip:
 
 def _open(path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
     """Open ``path`` and return its container and first video stream, or raise."""
-    path = Path(path)
-    if not path.exists():
-        raise DecodeError(f"{path}: no such file")
-    if path.is_dir():
-        raise DecodeError(f"{path}: is a directory, not a video file")
+    path = check_readable(path, "video file")
     if path.stat().st_size == 0:
         raise DecodeError(f"{path}: the file is empty (0 bytes)")
     try:
@@ -313,6 +314,30 @@ def sample_frames(
                 raise DecodeError(f"{path}: the video is damaged and its frames cannot be read reliably") from None
 
 
+def frames_at(path, indices, *, size: tuple[int, int] | None = None) -> tuple[dict[int, np.ndarray], dict[int, float]]:
+    """Decode the frames with the given frame numbers: ``({index: (H, W, 3) uint8 RGB}, {index: seconds})``.
+
+    The same decoding as :func:`sample_frames` (seeks far ahead, drops unneeded
+    pictures, exact). Indices past the end of the video are left out of the result.
+    """
+    container, stream = _open(path)
+    with container:
+        timeline = _timeline(container, stream)
+        info = _info(path, container, stream, timeline)
+        wanted = np.unique(np.asarray(list(indices), dtype=np.int64))
+        wanted = wanted[(wanted >= 0) & (wanted < timeline.count)]
+        decoded = _decode_indices(path, container, stream, timeline, wanted, size, info.rotation)
+    times = _times(timeline, info)
+    return decoded, {i: float(times[i]) for i in decoded}
+
+
+def _times(timeline: _Timeline, info: VideoInfo) -> np.ndarray:
+    """Seconds from the first frame of every frame."""
+    if timeline.pts.size:
+        return (timeline.pts - timeline.pts[0]).astype(np.float64) * float(timeline.time_base)
+    return np.arange(timeline.count) / (info.avg_fps or 1.0)
+
+
 class _Truncated(Exception):
     def __init__(self, decoded: int):
         self.decoded = decoded
@@ -320,10 +345,7 @@ class _Truncated(Exception):
 
 def _sample(path, container, stream, timeline, info, num_frames, fps, short, size) -> Clip:
     n = timeline.count
-    if timeline.pts.size:
-        times = (timeline.pts - timeline.pts[0]).astype(np.float64) * float(timeline.time_base)
-    else:
-        times = np.arange(n) / (info.avg_fps or 1.0)
+    times = _times(timeline, info)
     if fps is not None:
         indices, mask = fps_indices(times, fps)
     else:

@@ -11,15 +11,20 @@ H.264 in RGB (``libx264rgb``, ``qp=0``) for mp4/mov, FFV1 for mkv/avi, lossless
 VP9 for webm. Plain ``libx264`` with ``yuv444p`` is *not* exact for RGB input
 (the RGB to YUV conversion rounds), so it is not used for lossless output.
 
-With the default ``threads=1`` the output bytes are a function of the frames and
-the settings only (x264's frame threading changes the bitstream with the thread
-count), so generated datasets are reproducible on any machine.
+With the default ``threads=1`` the encoder's decisions do not depend on the
+machine's core count (x264's frame threading changes the bitstream with the thread
+count), and muxers run with ``fflags=+bitexact`` (no random stream ids, no version
+strings). x264's output can still differ in a few bytes between two runs on the
+same frames, so compare decoded frames, not files.
+
+Frames of an odd width or height cannot be stored with 4:2:0 chroma subsampling;
+such frames are padded by one replicated row or column (and a message logged)
+rather than refused, so every writer accepts every frame size.
 """
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -85,9 +90,10 @@ class VideoWriter:
         crf: constant rate factor for lossy H.264/VP9 (lower is better quality).
         lossless: store exact RGB values (see module docstring).
         pix_fmt: encoder pixel format; default from the codec.
-        threads: encoder threads; 1 (default) gives machine-independent bytes,
-            0 lets FFmpeg choose.
+        threads: encoder threads; 1 (default) makes the encoding independent of the
+            machine's core count, 0 lets FFmpeg choose.
         options: extra encoder options, e.g. ``{"preset": "veryfast"}``.
+        container_options: muxer options (default ``{"fflags": "+bitexact"}``).
     """
 
     def __init__(
@@ -101,6 +107,7 @@ class VideoWriter:
         pix_fmt: str | None = None,
         threads: int = 1,
         options: Mapping[str, str] | None = None,
+        container_options: Mapping[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
         ext = self.path.suffix.lower()
@@ -127,11 +134,13 @@ class VideoWriter:
         self.lossless = lossless
         self.threads = int(threads)
         self.options = {**_codec_options(self.codec, crf, lossless), **dict(options or {})}
+        self.container_options = dict(container_options if container_options is not None else {"fflags": "+bitexact"})
         self.frames_written = 0
         self._container = None
         self._stream = None
-        self._tmp: Path | None = None
-        self._shape: tuple[int, int] | None = None
+        self._file = None  # the AtomicFile being written
+        self._shape: tuple[int, int] | None = None  # (height, width) of the frames given
+        self._pad = (0, 0)  # rows, columns added to reach an even size for 4:2:0
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------
@@ -147,20 +156,18 @@ class VideoWriter:
     def _open(self, height: int, width: int) -> None:
         import av
 
+        from vidcap.io.files import AtomicFile
+
         if self.pix_fmt in _SUBSAMPLED and (width % 2 or height % 2):
-            raise ConfigError(
-                f"cannot write {str(self.path)!r}: pixel format {self.pix_fmt} needs an even frame size, "
-                f"got {width}x{height}; resize the frames or pass lossless=True or pix_fmt='yuv444p'"
-            )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # A unique hidden name beside the target (same filesystem, so the rename is
-        # atomic); FFmpeg creates it with the usual permissions.
-        token = f"{os.getpid()}.{secrets.token_hex(4)}"
-        self._tmp = self.path.with_name(f".{self.path.stem}.{token}.part{self.path.suffix}")
+            self._pad = (height % 2, width % 2)
+            log.info("%s: %dx%d frames padded to %dx%d (%s needs an even size)", self.path, width, height,
+                     width + self._pad[1], height + self._pad[0], self.pix_fmt)
+        self._file = AtomicFile(self.path)  # a unique name beside the target: the rename is atomic
         try:
-            self._container = av.open(str(self._tmp), mode="w", format=self.format)
+            self._container = av.open(str(self._file.tmp), mode="w", format=self.format,
+                                      container_options=self.container_options)
             stream = self._container.add_stream(self.codec, rate=self.rate)
-            stream.width, stream.height = width, height
+            stream.width, stream.height = width + self._pad[1], height + self._pad[0]
             stream.pix_fmt = self.pix_fmt
             stream.codec_context.time_base = 1 / self.rate
             stream.codec_context.thread_count = self.threads
@@ -171,6 +178,11 @@ class VideoWriter:
             raise ConfigError(
                 f"cannot encode {str(self.path)!r} with codec {self.codec!r} / pix_fmt {self.pix_fmt!r}: {exc}"
             ) from exc
+        except OSError as exc:
+            self.abort()
+            from vidcap.errors import DataError
+
+            raise DataError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self._shape = (height, width)
 
     def write(self, frame: np.ndarray) -> None:
@@ -192,6 +204,8 @@ class VideoWriter:
                 f"frame {self.frames_written} for {str(self.path)!r} is {frame.shape[1]}x{frame.shape[0]}, "
                 f"the video is {self._shape[1]}x{self._shape[0]}; all frames must have one size"
             )
+        if any(self._pad):
+            frame = np.pad(frame, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         if self.pix_fmt == "yuv420p":
             # OpenCV's BT.601 conversion equals swscale's to within 2 levels and is
             # ~5x faster on small frames.
@@ -205,7 +219,7 @@ class VideoWriter:
         try:
             for packet in self._stream.encode(vf):
                 self._container.mux(packet)
-        except av.FFmpegError as exc:
+        except (av.FFmpegError, OSError) as exc:
             self.abort()
             raise DecodeError(f"encoding frame {self.frames_written} of {str(self.path)!r} failed: {exc}") from exc
         self.frames_written += 1
@@ -223,10 +237,11 @@ class VideoWriter:
             for packet in self._stream.encode():
                 self._container.mux(packet)
             self._container.close()
-        except av.FFmpegError as exc:
+        except (av.FFmpegError, OSError) as exc:
             self.abort()
             raise DecodeError(f"finishing {str(self.path)!r} failed: {exc}") from exc
-        os.replace(self._tmp, self.path)
+        self._container = None
+        self._file.commit()
         self._closed = True
         log.debug("wrote %s (%d frames, %s, %s)", self.path, self.frames_written, self.codec, self.pix_fmt)
         return self.path
@@ -238,10 +253,10 @@ class VideoWriter:
             try:
                 self._container.close()
             except Exception:  # noqa: BLE001 - best effort while already failing
-                log.debug("closing %s after an error failed", self._tmp)
+                log.debug("closing %s after an error failed", self.path)
             self._container = None
-        if self._tmp is not None and self._tmp.exists():
-            self._tmp.unlink()
+        if self._file is not None:
+            self._file.discard()
 
 
 def write_video(
@@ -255,6 +270,7 @@ def write_video(
     pix_fmt: str | None = None,
     threads: int = 1,
     options: Mapping[str, str] | None = None,
+    container_options: Mapping[str, str] | None = None,
 ) -> Path:
     """Write ``frames`` (an iterable of ``(H, W, 3) uint8`` RGB arrays) to ``path``.
 
@@ -263,7 +279,7 @@ def write_video(
     VP9 for webm and the GIF encoder for gif.
     """
     with VideoWriter(path, fps, codec=codec, crf=crf, lossless=lossless, pix_fmt=pix_fmt,
-                     threads=threads, options=options) as writer:
+                     threads=threads, options=options, container_options=container_options) as writer:
         for frame in frames:
             writer.write(frame)
     return Path(path)

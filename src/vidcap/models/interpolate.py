@@ -1,8 +1,8 @@
 """Frame interpolation: bidirectional optical flow, warping to time t, occlusion-aware blending.
 
-Pure functions first (``estimate_flow``, ``interpolate_pair``, ``is_scene_cut``,
-``inbetween``), then the streaming ``interpolate_video`` that turns a video into
-slow motion or a higher frame rate while holding only two decoded frames.
+Pure array algorithms (``estimate_flow``, ``interpolate_pair``, ``is_scene_cut``,
+``inbetween``) and the streaming ``interpolate_frames`` that holds only two frames
+at a time; reading and writing video files is :mod:`vidcap.tasks.interpolate`.
 
 Frames are ``(H, W, 3) uint8 [0, 255]`` RGB throughout; ``t`` is the time of a
 generated frame between ``a`` (t = 0) and ``b`` (t = 1).
@@ -31,21 +31,16 @@ cross-faded, ``cut_mode="blend"``).
 """
 from __future__ import annotations
 
-import fractions
 import functools
-import heapq
 import logging
 import math
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from vidcap.errors import ConfigError, DecodeError
+from vidcap.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +48,11 @@ __all__ = [
     "InterpolationConfig",
     "estimate_flow",
     "interpolate_pair",
+    "interpolate_times",
     "is_scene_cut",
     "inbetween",
     "blend_pair",
     "interpolate_frames",
-    "interpolate_video",
-    "VideoInterpolationResult",
     "StreamStats",
     "check_factor",
 ]
@@ -72,6 +66,7 @@ FLOW_METHODS = ("dis", "farneback")
 _WARPS = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
 CUT_MODES = ("duplicate", "blend")
 MODES = ("slowmo", "fps")
+MIN_FLOW_SIDE = 16  # frames smaller than this (either side) are cross-faded: DIS needs room for its patches
 
 
 @dataclass(frozen=True)
@@ -122,37 +117,6 @@ class InterpolationConfig:
             raise ConfigError(f"warp={self.warp!r} is not one of {tuple(_WARPS)}")
 
 
-# --------------------------------------------------------------------------- allocator
-
-
-@functools.cache
-def _keep_freed_memory() -> bool:
-    """Let glibc reuse freed memory instead of returning it to the OS after every frame.
-
-    Each pair allocates and frees dozens of frame-sized arrays. By default glibc
-    serves blocks over 128 KiB with fresh ``mmap`` pages and unmaps them on free,
-    so every array costs page faults; on virtual machines (Firecracker, ours)
-    that made the numpy part of a 720p pair 4-5x slower. Raising the mmap and
-    trim thresholds keeps up to 256 MiB of freed heap for reuse (an FFmpeg
-    filter does the same with its buffer pools). Process-wide, once, glibc only.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):
-        mallopt = None
-    if mallopt is None:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    ok = mallopt(m_mmap_threshold, 64 << 20) == 1 and mallopt(m_trim_threshold, 256 << 20) == 1
-    log.debug("glibc mallopt for frame-sized arrays: %s", "set" if ok else "refused")
-    return ok
-
-
 # --------------------------------------------------------------------------- checks
 
 
@@ -167,7 +131,7 @@ def _check_frame(frame: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
-def _check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a = _check_frame(a, "first frame")
     b = _check_frame(b, "last frame")
     if a.shape != b.shape:
@@ -392,7 +356,7 @@ def _resize_map(m: np.ndarray, h: int, w: int) -> np.ndarray:
 
 def blend_pair(a: np.ndarray, b: np.ndarray, ts: Sequence[float]) -> list[np.ndarray]:
     """Plain cross-fade ``(1 - t) * a + t * b`` for each t (the baseline)."""
-    a, b = _check_pair(a, b)
+    a, b = check_pair(a, b)
     fa, fb = a.astype(np.float32), b.astype(np.float32)
     return [_to_uint8((1.0 - t) * fa + t * fb) for t in _check_times(ts)]
 
@@ -411,7 +375,7 @@ def _small_gray(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def is_scene_cut(a: np.ndarray, b: np.ndarray, config: InterpolationConfig | None = None) -> bool:
     """True when ``b`` is not a moved version of ``a`` (a shot boundary)."""
     cfg = config or InterpolationConfig()
-    a, b = _check_pair(a, b)
+    a, b = check_pair(a, b)
     size = _flow_size(*a.shape[:2], cfg.flow_scale)
     pf = _pair_flow(_small_gray(a, size), _small_gray(b, size), cfg)
     return _cut_from_flow(pf, cfg)
@@ -437,18 +401,20 @@ def interpolate_pair(
     detected scene cut the frames are not morphed (see ``InterpolationConfig``).
     """
     cfg = config or InterpolationConfig()
-    a, b = _check_pair(a, b)
-    return _interpolate_checked(a, b, _check_times(ts), cfg)[0]
+    a, b = check_pair(a, b)
+    return interpolate_times(a, b, _check_times(ts), cfg)[0]
 
 
-def _interpolate_checked(
+def interpolate_times(
     a: np.ndarray, b: np.ndarray, times: list[float], cfg: InterpolationConfig
 ) -> tuple[list[np.ndarray], bool]:
-    """``interpolate_pair`` on checked inputs; also says whether the pair is a scene cut."""
+    """``interpolate_pair`` on checked inputs (``(H, W, 3) uint8`` frames of one size, times in
+    [0, 1]); also says whether the pair is a scene cut (then the frames are held, not morphed)."""
     if not times:
         return [], False
-    _keep_freed_memory()
     h, w = a.shape[:2]
+    if min(h, w) < MIN_FLOW_SIDE:  # too small for optical flow: a plain cross-fade
+        return blend_pair(a, b, times), False
     size = _flow_size(h, w, cfg.flow_scale)
     pf = _pair_flow(_small_gray(a, size), _small_gray(b, size), cfg)
     if _cut_from_flow(pf, cfg):
@@ -511,9 +477,9 @@ def inbetween(
     if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
         raise ConfigError(f"num_frames={num_frames!r} must be a positive integer")
     cfg = config or InterpolationConfig()
-    first, last = _check_pair(first, last)
+    first, last = check_pair(first, last)
     times = [(i + 1) / (num_frames + 1) for i in range(int(num_frames))]
-    frames, cut = _interpolate_checked(first, last, times, cfg)
+    frames, cut = interpolate_times(first, last, times, cfg)
     if cut:
         log.warning("the first and last frames look like different shots; repeating them instead of morphing")
     return np.stack(frames)
@@ -559,7 +525,7 @@ def interpolate_frames(
                     f"frame {stats.input_frames - 1} is {frame.shape[1]}x{frame.shape[0]} but the previous one is "
                     f"{prev.shape[1]}x{prev.shape[0]}; all frames must have one size"
                 )
-            middle, cut = _interpolate_checked(prev, frame, times, cfg)
+            middle, cut = interpolate_times(prev, frame, times, cfg)
             stats.scene_cuts += cut
             yield prev
             stats.output_frames += 1
@@ -577,143 +543,3 @@ def interpolate_frames(
         for _ in range(factor - 1):
             yield prev
             stats.output_frames += 1
-
-
-@dataclass
-class VideoInterpolationResult:
-    """What ``interpolate_video`` wrote."""
-
-    path: str
-    mode: str
-    factor: int
-    input_frames: int
-    output_frames: int
-    input_fps: float
-    output_fps: float
-    duration: float  # seconds of the output video
-    scene_cuts: int
-    audio: bool  # True when the input's audio was copied into the output
-
-    def to_dict(self) -> dict:
-        from dataclasses import asdict
-
-        return asdict(self)
-
-
-def interpolate_video(
-    path: str | os.PathLike,
-    out: str | os.PathLike,
-    factor: int = 2,
-    mode: str = "slowmo",
-    *,
-    config: InterpolationConfig | None = None,
-    crf: float = 18,
-    progress: Callable[[int], None] | None = None,
-) -> VideoInterpolationResult:
-    """Make a video ``factor`` times slower (``"slowmo"``) or ``factor`` times smoother (``"fps"``).
-
-    slowmo: same frame rate, ``factor`` times longer, audio dropped (it would no
-    longer match). fps: ``factor`` times the frame rate, same duration, the audio
-    stream copied unchanged. Both write ``factor * n`` frames for ``n`` input
-    frames (the last frame is held for its own slot). The video is decoded and
-    encoded as a stream: memory does not depend on its length. ``progress`` is
-    called with the number of input frames done. The output appears atomically.
-    """
-    from vidcap.io import iter_frames, probe
-    from vidcap.io.writers import VideoWriter
-
-    factor = check_factor(factor)
-    if mode not in MODES:
-        raise ConfigError(f"mode={mode!r} is not one of {MODES}")
-    cfg = config or InterpolationConfig()
-    path, out = Path(path), Path(out)
-    if path.resolve() == out.resolve():
-        raise ConfigError(f"output {str(out)!r} is the input video; choose another file name")
-    info = probe(path)
-    if info.num_frames < 2:
-        raise ConfigError(
-            f"{path} has {info.num_frames} frame(s); interpolation needs a video of at least two frames"
-        )
-    in_rate = _stream_rate(path, info)
-    out_rate = in_rate if mode == "slowmo" else in_rate * factor
-    keep_audio = mode == "fps" and info.has_audio
-    if mode == "slowmo" and info.has_audio:
-        log.info("%s: audio is dropped in slow motion (it would no longer match the picture)", path)
-    # odd sizes cannot use 4:2:0 chroma subsampling
-    pix_fmt = "yuv444p" if (info.width % 2 or info.height % 2) else None
-    stats = StreamStats()
-    video_target = out if not keep_audio else out.with_name(f".{out.stem}.{os.getpid()}.video{out.suffix}")
-
-    def counted() -> Iterator[np.ndarray]:
-        for frame, _t in iter_frames(path):
-            yield frame
-            if progress is not None:
-                progress(stats.input_frames)
-
-    try:
-        with VideoWriter(video_target, out_rate, crf=crf, pix_fmt=pix_fmt) as writer:
-            for frame in interpolate_frames(counted(), factor, config=cfg, stats=stats):
-                writer.write(frame)
-        if keep_audio:
-            _mux_audio(video_target, path, out)
-    finally:
-        if keep_audio and video_target.exists():
-            video_target.unlink()
-    if stats.input_frames < 2:  # pragma: no cover - interpolate_frames raises first
-        raise ConfigError(f"{path} yielded fewer than two frames")
-    log.info("%s -> %s: %d -> %d frames, %d scene cut(s)", path, out, stats.input_frames, stats.output_frames,
-             stats.scene_cuts)
-    return VideoInterpolationResult(
-        path=str(out), mode=mode, factor=factor, input_frames=stats.input_frames,
-        output_frames=stats.output_frames, input_fps=float(in_rate), output_fps=float(out_rate),
-        duration=float(stats.output_frames / out_rate), scene_cuts=stats.scene_cuts, audio=keep_audio,
-    )
-
-
-def _stream_rate(path: Path, info) -> fractions.Fraction:
-    """The exact frame rate of the first video stream (avg rate, else base rate)."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.base_rate or stream.guessed_rate
-    if rate:
-        return fractions.Fraction(rate)
-    fps = info.avg_fps or info.real_fps
-    if not fps or fps <= 0:
-        raise DecodeError(f"{path}: the video stream has no frame rate; cannot time the output frames")
-    return fractions.Fraction(fps).limit_denominator(100_000)
-
-
-def _mux_audio(video: Path, source: Path, out: Path) -> None:
-    """Copy the video stream of ``video`` and the first audio stream of ``source`` into ``out`` (atomic)."""
-    import av
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".part" + out.suffix, dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with av.open(str(video)) as vin, av.open(str(source)) as ain, av.open(str(tmp), "w") as dst:
-            v_in = vin.streams.video[0]
-            a_in = ain.streams.audio[0]
-            v_out = dst.add_stream_from_template(v_in)
-            a_out = dst.add_stream_from_template(a_in)
-            # interleave by time so the muxer never has to buffer a whole stream
-            def timed(container, stream_in, stream_out, order):
-                for packet in container.demux(stream_in):
-                    if packet.dts is None:  # flush packets carry nothing
-                        continue
-                    yield float(packet.dts * packet.time_base), order, packet, stream_out
-
-            for _t, _o, packet, stream_out in heapq.merge(
-                timed(vin, v_in, v_out, 0), timed(ain, a_in, a_out, 1), key=lambda item: item[:2]
-            ):
-                packet.stream = stream_out
-                dst.mux(packet)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a video is not
-        os.replace(tmp, out)
-    except av.FFmpegError as exc:
-        raise DecodeError(f"copying the audio of {source} into {out} failed: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -8,7 +8,8 @@ preprocessing travels with the weights.
 
 Kinetics-400 weights are not shipped (nothing downloads at run time); users who
 have them in the torch hub cache (``$TORCH_HOME/hub/checkpoints/r2plus1d_18-91a641e6.pth``)
-can start from them with ``pretrained="kinetics400"``.
+can start from them with ``pretrained="kinetics400"``: :mod:`vidcap.tasks.classify`
+reads the file and hands the state dict to the model (this module reads no files).
 
 ``width`` is the channel count of the first stage (64, 128, 256, 512 in
 torchvision's ``r2plus1d_18``, the only width the Kinetics weights fit). A
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -30,8 +30,6 @@ import torch.nn.functional as F
 
 from vidcap.errors import ConfigError, ModelError
 
-KINETICS_FILE = "r2plus1d_18-91a641e6.pth"
-KINETICS_URL = f"https://download.pytorch.org/models/{KINETICS_FILE}"
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 PRETRAINED = (None, "kinetics400")
@@ -69,35 +67,11 @@ class R2Plus1DConfig:
         return asdict(self)
 
 
-def kinetics_weights_path() -> Path:
-    """Where torchvision keeps the Kinetics-400 R(2+1)D-18 weights in the hub cache."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / KINETICS_FILE
-
-
 def kinetics_categories() -> list[str]:
     """The 400 Kinetics class names, in the weights' output order (shipped in torchvision's code)."""
     from torchvision.models.video import R2Plus1D_18_Weights
 
     return list(R2Plus1D_18_Weights.KINETICS400_V1.meta["categories"])
-
-
-def load_kinetics_state(path: str | Path | None = None) -> dict:
-    """The Kinetics-400 state dict of R(2+1)D-18 from the torch hub cache (or ``path``)."""
-    p = Path(path) if path is not None else kinetics_weights_path()
-    if not p.is_file():
-        raise ModelError(
-            f"Kinetics-400 weights for R(2+1)D-18 are not at {p}; on a machine with internet run "
-            "`python -c \"from torchvision.models.video import r2plus1d_18, R2Plus1D_18_Weights; "
-            "r2plus1d_18(weights=R2Plus1D_18_Weights.KINETICS400_V1)\"` "
-            f"(or download {KINETICS_URL} to that path), or train from scratch without pretrained"
-        )
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt zip / pickle: torch raises many types
-        raise ModelError(f"{p}: cannot be read as R(2+1)D-18 weights ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, dict) or "fc.weight" not in state:
-        raise ModelError(f"{p}: is not an R(2+1)D-18 state dict (no 'fc.weight')")
-    return state
 
 
 def r2plus1d_18(*, num_classes: int = 400, width: int = FULL_WIDTH, zero_init_residual: bool = False) -> nn.Module:
@@ -166,16 +140,20 @@ class R2Plus1DClassifier(nn.Module):
 
     kind = "r2plus1d"
 
-    def __init__(self, config: R2Plus1DConfig, *, weights_path: str | Path | None = None):
+    def __init__(self, config: R2Plus1DConfig, *, init_state: dict | None = None):
+        """``init_state``: the Kinetics-400 state dict to start from (``pretrained="kinetics400"``);
+        without it a pretrained configuration gets the same network with random weights
+        (for loading a fine-tuned checkpoint)."""
         super().__init__()
         self.config = config
         net = r2plus1d_18(num_classes=400 if config.pretrained else config.num_classes, width=config.width,
                           zero_init_residual=config.zero_init_residual and not config.pretrained)
         if config.pretrained == "kinetics400":
-            try:
-                net.load_state_dict(load_kinetics_state(weights_path))
-            except RuntimeError as exc:
-                raise ModelError(f"Kinetics weights do not fit R(2+1)D-18: {str(exc).splitlines()[0]}") from exc
+            if init_state is not None:
+                try:
+                    net.load_state_dict(init_state)
+                except RuntimeError as exc:
+                    raise ModelError(f"Kinetics weights do not fit R(2+1)D-18: {str(exc).splitlines()[0]}") from exc
             net.fc = nn.Linear(net.fc.in_features, config.num_classes)
         net.fc = nn.Sequential(nn.Dropout(config.dropout), net.fc) if config.dropout else net.fc
         self.net = net
@@ -208,13 +186,16 @@ class KineticsR2Plus1D(nn.Module):
 
     kind = "r2plus1d"
 
-    def __init__(self, weights_path: str | Path | None = None):
+    def __init__(self, state: dict):
         super().__init__()
         from torchvision.models.video import r2plus1d_18
 
         self.config = R2Plus1DConfig(num_classes=400, num_frames=16, clip_size=112, pretrained="kinetics400", dropout=0.0)
         self.net = r2plus1d_18(weights=None)
-        self.net.load_state_dict(load_kinetics_state(weights_path))
+        try:
+            self.net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ModelError(f"Kinetics weights do not fit R(2+1)D-18: {str(exc).splitlines()[0]}") from exc
         self.register_buffer("mean", torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1, 1) * 255.0, persistent=False)
         self.register_buffer("std", torch.tensor(KINETICS_STD).view(1, 3, 1, 1, 1) * 255.0, persistent=False)
 

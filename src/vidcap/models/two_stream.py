@@ -1,9 +1,9 @@
-"""Two-stream classifier (Simonyan & Zisserman 2014; seed 004 §3.2.2) and its optical flow.
+"""Two-stream classifier (Simonyan & Zisserman 2014; seed 004 §3.2.2).
 
 * Spatial (RGB) stream: per-frame CNN features ``(B, T, D)`` averaged over time,
   as seed 004 describes, then a linear layer.
 * Temporal (flow) stream: dense optical flow between each sampled frame and the
-  next one (OpenCV DIS or Farneback), x and y stacked over the T sampled frames
+  next one (:mod:`vidcap.features.flow`), x and y stacked over the T sampled frames
   into ``2T`` channels, then a small CNN.
 * Late fusion: ``"avg"`` averages the two streams' class probabilities (each
   stream has its own loss, as if trained apart); ``"concat"`` joins the two
@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -24,56 +23,7 @@ from vidcap.errors import ConfigError
 log = logging.getLogger(__name__)
 
 FUSIONS = ("avg", "concat")
-FLOW_METHODS = ("dis", "farneback")
-
-
-# ----------------------------------------------------------------------------- flow
-def _dis():
-    import cv2
-
-    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-
-
-def optical_flow(prev: np.ndarray, nxt: np.ndarray, *, method: str = "dis") -> np.ndarray:
-    """Dense flow from ``prev`` to ``nxt`` (``(H, W, 3) uint8`` RGB) as ``(2, H, W) float32`` pixels (x, y)."""
-    import cv2
-
-    if method not in FLOW_METHODS:
-        raise ConfigError(f"flow method must be one of {FLOW_METHODS}, got {method!r}")
-    a = cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY)
-    b = cv2.cvtColor(nxt, cv2.COLOR_RGB2GRAY)
-    if method == "dis":
-        flow = _dis().calc(a, b, None)
-    else:
-        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 9, 3, 5, 1.1, 0)
-    return np.ascontiguousarray(flow.transpose(2, 0, 1), dtype=np.float32)
-
-
-def pair_indices(indices: np.ndarray, mask: np.ndarray, n_frames: int) -> list[tuple[int, int] | None]:
-    """For each sampled frame, the pair (frame, next frame) its flow is taken over.
-
-    The last frame of a video pairs with the one before it; padded rows get None.
-    """
-    pairs = []
-    for i, ok in zip(indices.tolist(), mask.tolist()):
-        if not ok or n_frames < 2:
-            pairs.append(None)
-        elif i + 1 < n_frames:
-            pairs.append((i, i + 1))
-        else:
-            pairs.append((i - 1, i))
-    return pairs
-
-
-def flows_from_frames(frames: dict[int, np.ndarray], pairs, *, method: str = "dis", shape=None) -> np.ndarray:
-    """Stack the flow of each pair into ``(T, 2, H, W) float32``; None rows are zeros."""
-    if shape is None:
-        shape = next(iter(frames.values())).shape[:2]
-    out = np.zeros((len(pairs), 2) + tuple(shape), dtype=np.float32)
-    for row, pair in enumerate(pairs):
-        if pair is not None:
-            out[row] = optical_flow(frames[pair[0]], frames[pair[1]], method=method)
-    return out
+FLOW_METHODS = ("dis", "farneback")  # see vidcap.features.flow
 
 
 # ----------------------------------------------------------------------------- model

@@ -1,11 +1,12 @@
-"""Draw labels onto video frames (OpenCV) and write annotated videos and GIFs.
+"""Draw onto video frames (OpenCV) and write annotated videos and GIFs.
 
-Generic helpers: :func:`draw_label_panel` draws a titled panel of ``(text, value)``
-lines with probability bars onto one ``(H, W, 3) uint8`` RGB frame;
-:func:`annotate_video` streams a video through a per-frame overlay function into
-a new video (atomic, via :mod:`vidcap.io.writers`) and optionally a GIF.
-:func:`annotate_classification` is the overlay for a
-:class:`~vidcap.classify.ClassificationResult`.
+Frames are ``(H, W, 3) uint8`` RGB. :func:`draw_label_panel` draws a titled panel of
+``(text, value)`` lines with probability bars; :func:`draw_subtitle` draws subtitle
+lines bottom-centred; :func:`annotate_video` streams a video through a per-frame
+overlay function into a new video (atomic, via :mod:`vidcap.io.writers`) and
+optionally a GIF; :func:`annotate_classification` is the overlay for a
+:class:`~vidcap.results.ClassificationResult`. Faces and their emotions are drawn by
+:mod:`vidcap.viz.faces`.
 """
 from __future__ import annotations
 
@@ -60,6 +61,34 @@ def draw_label_panel(frame: np.ndarray, lines: Sequence[Line], *, title: str | N
     return out
 
 
+def draw_subtitle(frame: np.ndarray, lines: Sequence[str]) -> np.ndarray:
+    """Draw ``lines`` bottom-centred, white with a black outline (OpenCV Hershey font), on a copy."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = max(0.35, h / 720 * 1.4)
+    thick = max(1, int(round(scale * 2)))
+    # shrink until the longest line fits in 94% of the width
+    while scale > 0.3:
+        widest = max(cv2.getTextSize(ln, font, scale, thick)[0][0] for ln in lines)
+        if widest <= 0.94 * w:
+            break
+        scale *= 0.9
+        thick = max(1, int(round(scale * 2)))
+    line_h = cv2.getTextSize("Ag", font, scale, thick)[0][1]
+    step = int(line_h * 1.6)
+    y = h - int(0.06 * h) - step * (len(lines) - 1)
+    out = np.ascontiguousarray(frame).copy()
+    for ln in lines:
+        tw = cv2.getTextSize(ln, font, scale, thick)[0][0]
+        x = max(0, (w - tw) // 2)
+        cv2.putText(out, ln, (x, y), font, scale, (0, 0, 0), thick + max(2, thick), cv2.LINE_AA)
+        cv2.putText(out, ln, (x, y), font, scale, (255, 255, 255), thick, cv2.LINE_AA)
+        y += step
+    return out
+
+
 def _gif_frames(frames: Iterable[np.ndarray], every: int, max_width: int):
     import cv2
 
@@ -76,14 +105,34 @@ def annotate_video(src, dst=None, overlay: Callable[[np.ndarray, int, float], np
                    gif=None, gif_fps: float = 10.0, gif_width: int = 320, crf: float = 20) -> dict:
     """Stream ``src`` through ``overlay(frame, index, seconds) -> frame`` into ``dst`` and/or ``gif``.
 
-    Both outputs are written atomically. Returns ``{"video": path, "gif": path, "frames": n}``.
+    Both outputs are written atomically; neither may be ``src`` itself. The source's
+    audio is kept in ``dst``. Returns ``{"video": path, "gif": path, "frames": n}``.
     """
-    from vidcap.io import iter_frames, probe
-    from vidcap.io.writers import VideoWriter
+    from vidcap.io import probe
+    from vidcap.io.audio import mux_audio
+    from vidcap.io.files import AtomicFile, check_output
 
     if dst is None and gif is None:
         raise ConfigError("annotate_video needs an output: dst and/or gif")
+    for out in (dst, gif):
+        if out is not None:
+            check_output(out, src)
     info = probe(src)
+    if dst is None or not info.has_audio:
+        return _annotate(src, info, dst, overlay, gif, gif_fps, gif_width, crf)
+    silent = AtomicFile(dst)  # the picture alone, beside dst; dst gets the picture with the source's sound
+    try:
+        result = _annotate(src, info, silent.tmp, overlay, gif, gif_fps, gif_width, crf)
+        mux_audio(silent.tmp, src, dst)
+    finally:
+        silent.discard()
+    return {**result, "video": str(dst)}
+
+
+def _annotate(src, info, dst, overlay, gif, gif_fps, gif_width, crf) -> dict:
+    from vidcap.io import iter_frames
+    from vidcap.io.writers import VideoWriter
+
     fps = info.avg_fps or 25.0
     every = max(1, int(round(fps / gif_fps)))
     writers = []

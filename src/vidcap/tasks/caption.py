@@ -1,4 +1,4 @@
-"""S2VT checkpoints that carry everything needed to use them, and the captioner built on one.
+"""Caption videos with an S2VT checkpoint: load the model once, caption many videos.
 
 A checkpoint is a plain dict saved with ``torch.save`` and read back with
 ``torch.load(weights_only=True)``, so loading never runs pickled code:
@@ -7,13 +7,11 @@ A checkpoint is a plain dict saved with ``torch.save`` and read back with
 ``vocab`` (``{"itos": [...]}``), ``backbone`` and ``feature_dim`` (what the
 features must come from), ``sampling`` (``num_frames``, ``short``: how frames
 are taken from a video), ``decoding`` (default ``beam_size``, ``length_penalty``),
-``metrics`` (optional) and ``train_state`` (optimizer, RNG states, epoch, history:
-only in training checkpoints, for exact resume).
+``metrics`` (optional) and ``train_state`` (only in a run's ``last.pt``, for resuming).
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,30 +19,23 @@ import torch
 
 from vidcap.data.vocab import Vocabulary
 from vidcap.errors import ConfigError, DataError, ModelError, VidcapError
+from vidcap.io.checkpoints import load_checkpoint, resolve_run, save_checkpoint
 from vidcap.models.s2vt import S2VT, S2VTConfig
-from vidcap.train.runs import load_checkpoint, resolve_run, save_checkpoint
+from vidcap.progress import Callback, report
+from vidcap.results import CaptionResult
 
 log = logging.getLogger(__name__)
 
-
 FORMAT = "vidcap.s2vt"
 FORMAT_VERSION = 1
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "s2vt_synth.pt"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+DEFAULT_MODEL = ASSETS / "s2vt_synth.pt"  # trained on the generated world (vidcap synth, seed 11)
 
 
-def make_checkpoint(
-    model: S2VT,
-    vocab: Vocabulary,
-    *,
-    backbone: str,
-    num_frames: int,
-    short: str = "pad",
-    beam_size: int = 3,
-    length_penalty: float = 0.0,
-    metrics: dict | None = None,
-    train_state: dict | None = None,
-) -> dict:
-    ckpt = {
+def make_checkpoint(model: S2VT, vocab: Vocabulary, *, backbone: str, num_frames: int, short: str = "pad",
+                    beam_size: int = 3, length_penalty: float = 0.0, metrics: dict | None = None) -> dict:
+    """The checkpoint dict of a captioner (see the module docstring)."""
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model_args": model.config.to_dict(),
@@ -56,9 +47,6 @@ def make_checkpoint(
         "decoding": {"beam_size": int(beam_size), "length_penalty": float(length_penalty)},
         "metrics": dict(metrics or {}),
     }
-    if train_state is not None:
-        ckpt["train_state"] = train_state
-    return ckpt
 
 
 def resolve_model_path(path: str | Path | None) -> Path:
@@ -67,7 +55,7 @@ def resolve_model_path(path: str | Path | None) -> Path:
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Load and check a checkpoint dict without executing pickled code."""
+    """Load and check a captioner checkpoint without executing pickled code."""
     return load_checkpoint(resolve_model_path(path), format=FORMAT, version=FORMAT_VERSION,
                            required=("model_args", "model", "vocab", "backbone", "sampling"), what="S2VT")
 
@@ -80,10 +68,8 @@ def build_model(ckpt: dict, path: str | Path = "checkpoint") -> tuple[S2VT, Voca
         raise ModelError(f"checkpoint {path} has an invalid model configuration: {exc}") from exc
     vocab = Vocabulary.from_dict(ckpt["vocab"])
     if len(vocab) != config.vocab_size:
-        raise ModelError(
-            f"vocabulary mismatch in {path}: the stored vocabulary has {len(vocab)} words "
-            f"but the model was built for {config.vocab_size}"
-        )
+        raise ModelError(f"vocabulary mismatch in {path}: the stored vocabulary has {len(vocab)} words "
+                         f"but the model was built for {config.vocab_size}")
     model = S2VT(config)
     state = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in ckpt["model"].items()}
     try:
@@ -117,23 +103,20 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True, **
     return save_checkpoint(ckpt, dst)
 
 
-@dataclass
-class CaptionResult:
-    video: str
-    caption: str
-    score: float  # log-probability of the caption under the model
-    beam_size: int
-    error: str | None = None  # why the video could not be captioned (caption is then "")
-
-    def to_dict(self) -> dict:
-        out = {"video": self.video, "caption": self.caption, "score": self.score, "beam_size": self.beam_size}
-        if self.error is not None:
-            out["error"] = self.error
-        return out
+def predict(model: S2VT, vocab: Vocabulary, feats: torch.Tensor, mask: torch.Tensor | None, *, beam_size: int = 1,
+            length_penalty: float = 0.0, batch_size: int = 64) -> list[tuple[str, float]]:
+    """``(caption, log-probability)`` for features ``(B, T, D)`` float32 with mask ``(B, T)`` bool."""
+    model.eval()
+    out: list[tuple[str, float]] = []
+    for i in range(0, feats.shape[0], batch_size):
+        m = None if mask is None else mask[i : i + batch_size].bool()
+        ids, scores = model.generate(feats[i : i + batch_size], m, beam_size=beam_size, length_penalty=length_penalty)
+        out += [(vocab.decode(s), float(sc)) for s, sc in zip(ids, scores)]
+    return out
 
 
 class Captioner:
-    """A loaded S2VT model with its vocabulary, backbone and sampling parameters."""
+    """A loaded S2VT model with its vocabulary, backbone, sampling and decoding defaults."""
 
     def __init__(self, ckpt: dict, path: str | Path = "checkpoint"):
         self.path = str(path)
@@ -150,68 +133,59 @@ class Captioner:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Captioner":
+        """A checkpoint file or run folder; None: the bundled model."""
         p = resolve_model_path(path)
         return cls(read_checkpoint(p), p)
 
     def check_features(self, *, backbone: str | None, feature_dim: int | None, where: str) -> None:
         check_features(self._ckpt_meta, backbone=backbone, feature_dim=feature_dim, where=where)
 
-    def caption_features(
-        self,
-        feats: np.ndarray | torch.Tensor,
-        mask: np.ndarray | torch.Tensor | None = None,
-        *,
-        beam_size: int | None = None,
-        length_penalty: float | None = None,
-        batch_size: int = 64,
-    ) -> list[tuple[str, float]]:
-        """Captions for features ``(T, D)`` or ``(B, T, D)`` float32 (mask ``(B, T)`` bool)."""
+    def caption_features(self, feats, mask=None, *, beam_size: int | None = None,
+                         length_penalty: float | None = None, batch_size: int = 64) -> list[tuple[str, float]]:
+        """``(caption, log-probability)`` for features ``(T, D)`` or ``(B, T, D)`` float32 (mask ``(B, T)`` bool)."""
         feats = torch.as_tensor(np.asarray(feats, dtype=np.float32))
         if feats.dim() == 2:
             feats = feats[None]
-            mask = None if mask is None else torch.as_tensor(np.asarray(mask))[None]
-        elif mask is not None:
-            mask = torch.as_tensor(np.asarray(mask))
+            mask = None if mask is None else np.asarray(mask)[None]
+        mask = None if mask is None else torch.as_tensor(np.asarray(mask, dtype=bool))
         self.check_features(backbone=None, feature_dim=feats.shape[-1], where="the input")
         beam = self.beam_size if beam_size is None else int(beam_size)
         lp = self.length_penalty if length_penalty is None else float(length_penalty)
-        out: list[tuple[str, float]] = []
-        for i in range(0, feats.shape[0], batch_size):
-            m = None if mask is None else mask[i : i + batch_size].bool()
-            ids, scores = self.model.generate(feats[i : i + batch_size], m, beam_size=beam, length_penalty=lp)
-            out += [(self.vocab.decode(s), float(sc)) for s, sc in zip(ids, scores)]
-        return out
+        return predict(self.model, self.vocab, feats, mask, beam_size=beam, length_penalty=lp, batch_size=batch_size)
+
+    def caption_one(self, video, *, beam_size: int | None = None, length_penalty: float | None = None) -> CaptionResult:
+        """Sample ``num_frames`` frames, run the backbone, decode. Raises DecodeError for a bad video."""
+        from vidcap.features.extract import extract
+
+        f = extract(video, backbone=self.backbone, num_frames=self.num_frames, short=self.short)
+        (text, score), = self.caption_features(f.features, f.mask, beam_size=beam_size, length_penalty=length_penalty)
+        return CaptionResult(str(video), text, score, self.beam_size if beam_size is None else int(beam_size))
 
     def caption(self, videos, *, beam_size: int | None = None, length_penalty: float | None = None,
-                errors: str = "raise") -> list[CaptionResult]:
-        """Caption video files: sample ``num_frames`` frames, extract features with the
-        checkpoint's backbone, decode.
+                errors: str = "raise", progress: Callback | None = None) -> list[CaptionResult]:
+        """Caption video files (folders and ``.txt`` lists are expanded), one after the other.
 
-        ``errors="raise"``: a video that cannot be read raises its DecodeError;
+        ``errors="raise"``: a video that cannot be read raises its error;
         ``errors="record"``: its result carries the error and an empty caption, and
-        the other videos are still captioned.
+        the other videos are still captioned. Each result is reported through
+        ``progress`` as soon as it is ready.
         """
-        from vidcap.features import extract
+        from vidcap.io.files import find_videos
 
         if errors not in ("raise", "record"):
             raise ConfigError(f"errors={errors!r} must be 'raise' or 'record'")
-        if isinstance(videos, (str, Path)):
-            videos = [videos]
-        if not videos:
-            raise DataError("no video to caption was given")
+        paths = find_videos(videos)
+        if not paths:
+            raise DataError(f"no video to caption in {videos!r}")
         beam = self.beam_size if beam_size is None else int(beam_size)
-        feats, masks, failed = [], [], {}
-        for v in videos:
+        results = []
+        for i, video in enumerate(paths):
             try:
-                f = extract(v, backbone=self.backbone, num_frames=self.num_frames)
+                result = self.caption_one(video, beam_size=beam, length_penalty=length_penalty)
             except VidcapError as exc:
                 if errors == "raise":
                     raise
-                failed[str(v)] = str(exc)
-                continue
-            feats.append(np.asarray(f.features, dtype=np.float32))
-            masks.append(np.asarray(f.mask, dtype=bool))
-        caps = iter(self.caption_features(np.stack(feats), np.stack(masks), beam_size=beam,
-                                          length_penalty=length_penalty) if feats else [])
-        return [CaptionResult(str(v), "", float("nan"), beam, failed[str(v)]) if str(v) in failed
-                else CaptionResult(str(v), *next(caps), beam) for v in videos]
+                result = CaptionResult(str(video), "", None, beam, str(exc))
+            results.append(result)
+            report(progress, "caption", i + 1, len(paths), item=result)
+        return results

@@ -1,4 +1,4 @@
-"""Face detectors with one interface: RGB frame → boxes + scores.
+"""Face detectors with one interface: RGB frame → boxes + scores (they load their own weights).
 
 * ``"haar"`` — OpenCV's Viola–Jones cascade, the seed's
   ``haarcascade_frontalface_default.xml`` from ``cv2.data.haarcascades``

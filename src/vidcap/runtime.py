@@ -1,0 +1,118 @@
+"""Where models run: the device, and ONNX Runtime sessions of exported torch modules.
+
+Small CNNs (the frame backbones, the emotion network) run fastest on a CPU through
+ONNX Runtime; each is exported once to ``$VIDCAP_CACHE/onnx`` (default
+``~/.cache/vidcap/onnx``) under a name that carries a hash of its weights and input
+layout, so a changed model never reuses a stale export. On a GPU they run in torch.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from vidcap.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+ONNX_OPSET = 17
+_export_lock = threading.Lock()
+
+
+def cache_dir() -> Path:
+    """vidcap's cache folder: ``$VIDCAP_CACHE`` or ``~/.cache/vidcap``."""
+    return Path(os.environ.get("VIDCAP_CACHE") or Path.home() / ".cache" / "vidcap")
+
+
+@lru_cache(maxsize=1)
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def device(name: str | None = None):
+    """A ``torch.device``: ``name`` if given, else CUDA when there is a GPU, else the CPU."""
+    import torch
+
+    return torch.device(name or ("cuda" if cuda_available() else "cpu"))
+
+
+def export_onnx(name: str, build: Callable, example: Callable, *, input_name: str, output_name: str) -> Path:
+    """``cache_dir()/onnx/<name>.onnx``, exported from ``build()`` (a torch module) the first time.
+
+    ``name`` must change whenever the weights or the input layout change (put a hash in
+    it). ``example()`` gives an input tensor with the right shape apart from the batch
+    axis. Nothing imports torch when the file exists already.
+    Written to a temporary file and renamed, so a killed export leaves nothing half done.
+    """
+    path = cache_dir() / "onnx" / f"{name}.onnx"
+    if path.is_file():
+        return path
+    import torch
+
+    from vidcap.io.files import atomic_path
+
+    with _export_lock:
+        if path.is_file():
+            return path
+        model = build().eval()
+        log.info("exporting %s to ONNX (once): %s", name, path)
+        with atomic_path(path) as tmp, torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer notes that some sizes become constants: right here
+            torch.onnx.export(model, (example(),), str(tmp), input_names=[input_name], output_names=[output_name],
+                              dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
+                              opset_version=ONNX_OPSET, dynamo=False)
+    return path
+
+
+@lru_cache(maxsize=16)
+def onnx_session(path: str, *, threads: int | None = None, spinning: bool = True):
+    """A cached ONNX Runtime session of ``path`` on the CPU."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or os.cpu_count() or 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not spinning:  # idle threads would otherwise spin and starve torch between calls
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ModelError(f"ONNX Runtime cannot load {path} ({exc}); delete it to export it again") from exc
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Let glibc reuse freed memory instead of returning it to the OS after every frame.
+
+    Each pair allocates and frees dozens of frame-sized arrays. By default glibc
+    serves blocks over 128 KiB with fresh ``mmap`` pages and unmaps them on free,
+    so every array costs page faults; on virtual machines (Firecracker, ours)
+    that made the numpy part of a 720p pair 4-5x slower. Raising the mmap and
+    trim thresholds keeps up to 256 MiB of freed heap for reuse (an FFmpeg
+    filter does the same with its buffer pools). Process-wide, once, glibc only:
+    a program opts in (the ``vidcap`` command and the web service do); library
+    functions never call it.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    ok = mallopt(m_mmap_threshold, 64 << 20) == 1 and mallopt(m_trim_threshold, 256 << 20) == 1
+    log.debug("glibc mallopt for frame-sized arrays: %s", "set" if ok else "refused")
+    return ok

@@ -1,0 +1,230 @@
+"""A video library on disk: an embedded LanceDB table of videos, captions, embeddings, thumbnails.
+
+Layout of a library folder::
+
+    library.json              which models built it (learned model id, text encoder, caption model)
+    db/videos.lance           the LanceDB table, one row per video (id = content hash)
+    features/<backbone>-<N>f/ the feature store (<name>.npy + <name>.json)
+
+Filling and searching it is :mod:`vidcap.tasks.search`; the learned model :mod:`vidcap.tasks.retrieval`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+from vidcap.errors import ConfigError, DataError, ModelError, require
+from vidcap.io.files import write_json
+from vidcap.results import LibraryEntry
+
+log = logging.getLogger(__name__)
+
+FORMAT = "vidcap.library"
+FORMAT_VERSION = 1
+TABLE = "videos"
+LANCE = "lancedb>=0.40"
+
+
+# ------------------------------------------------------------------ the library
+class Library:
+    """An opened library folder (see the module docstring)."""
+
+    def __init__(self, root, *, create: bool = False):
+        self.root = Path(root)
+        self.meta_path = self.root / "library.json"
+        if self.root.exists() and not self.root.is_dir():
+            raise DataError(f"library {self.root} exists and is not a folder")
+        if not self.meta_path.is_file():
+            if not create:
+                raise DataError(f"{self.root} is not a video library (no library.json); build one with "
+                                f"`vidcap index VIDEOS --library {self.root}`")
+            self.meta = None
+        else:
+            try:
+                self.meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{self.meta_path} is unreadable or not JSON: {exc}") from exc
+            if self.meta.get("format") != FORMAT:
+                raise DataError(f"{self.meta_path} is not a vidcap library description")
+        self._db = None
+
+    # -- storage
+    @property
+    def db(self):
+        if self._db is None:
+            self._db = _lancedb().connect(str(self.root / "db"))
+        return self._db
+
+    def table(self, *, must_exist: bool = True):
+        if TABLE in _table_names(self.db):
+            return self.db.open_table(TABLE)
+        if must_exist:
+            raise DataError(f"library {self.root} is empty; add videos with `vidcap index VIDEOS --library {self.root}`")
+        return None
+
+    def __len__(self) -> int:
+        t = self.table(must_exist=False)
+        return 0 if t is None else t.count_rows()
+
+    def rows(self, columns: list[str] | None = None) -> list[dict]:
+        t = self.table(must_exist=False)
+        if t is None:
+            return []
+        if columns is None:
+            return t.to_arrow().to_pylist()
+        names = set(t.schema.names)
+        cols = [c for c in columns if c in names]
+        n = t.count_rows()
+        if n == 0:
+            return []
+        return t.search().select(cols).limit(n).to_arrow().select(cols).to_pylist()  # reads only these columns
+
+    def ids(self) -> set[str]:
+        return {r["id"] for r in self.rows(["id"])}
+
+    # -- what built it
+    @property
+    def learned(self) -> dict | None:
+        return (self.meta or {}).get("learned")
+
+    def check_model(self, model) -> None:
+        """Refuse a learned model other than the one the library was built with."""
+        built = self.learned
+        if model is None:
+            return
+        if built is None:
+            raise ModelError(f"library {self.root} was built without a learned retrieval model, so it holds no "
+                             f"learned embeddings; re-index it into a new library with --model {model.path}")
+        if built["model_id"] != model.model_id:
+            raise ModelError(f"library {self.root} was built with retrieval model {built['model_id']} "
+                             f"({built.get('path')}), not {model.model_id} ({model.path}); search it with that "
+                             "model or index the videos into a new library with this one")
+
+    def load_model(self, model=None):
+        """The learned model: ``model`` (a path or a loaded model, checked against the
+        library) or the one recorded in library.json."""
+        from vidcap.tasks.retrieval import DEFAULT_MODEL, RetrievalModel
+
+        if model is None:
+            built = self.learned
+            if built is None:
+                raise ConfigError(f"library {self.root} was built without a learned model; use --mode caption "
+                                  "or re-index with --model")
+            model = built.get("path")
+            if not model or not Path(model).is_file():
+                bundled = RetrievalModel.load(DEFAULT_MODEL) if DEFAULT_MODEL.is_file() else None
+                if bundled is None or bundled.model_id != built["model_id"]:
+                    raise ModelError(f"the retrieval model {model} that built library {self.root} is gone; "
+                                     "pass it with --model")
+                model = bundled
+        if not isinstance(model, RetrievalModel):
+            model = RetrievalModel.load(model)
+        self.check_model(model)
+        return model
+
+    def write_meta(self, meta: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json(self.meta_path, meta)
+        self.meta = meta
+
+    # -- edits
+    def remove(self, keys) -> list[str]:
+        """Delete videos by id (or a unique id prefix), name or path; returns the ids removed."""
+        t = self.table()
+        rows = self.rows(["id", "name", "path"])
+        gone = []
+        for key in keys:
+            key = str(key)
+            match = [r for r in rows if r["id"] == key or r["name"] == key or r["path"] == key
+                     or (len(key) >= 6 and r["id"].startswith(key)) or r["path"] == str(Path(key).resolve())]
+            if not match:
+                raise DataError(f"no video {key!r} in library {self.root}; `vidcap library ls` lists them")
+            gone += [r["id"] for r in match]
+        gone = sorted(set(gone))
+        t.delete("id IN (" + ", ".join(_sql_str(i) for i in gone) + ")")
+        self._refresh_fts(t)
+        return gone
+
+    def _refresh_fts(self, t) -> None:
+        if t.count_rows() == 0:
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t.create_fts_index("text", replace=True)
+
+
+def _lancedb():
+    """The lancedb module; its Rust core reads LANCE_LOG once, on import: import it with
+    warnings off (they would go to stderr) and leave the environment as it was."""
+    import os
+    import sys
+
+    if "lancedb" in sys.modules:
+        return sys.modules["lancedb"]
+    old = os.environ.get("LANCE_LOG")
+    os.environ.setdefault("LANCE_LOG", "error")
+    try:
+        return require("lancedb", LANCE)
+    finally:
+        if old is None:
+            os.environ.pop("LANCE_LOG", None)
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _table_names(db) -> list[str]:
+    if hasattr(db, "list_tables"):
+        res = db.list_tables()
+        names = getattr(res, "tables", res)
+        return list(names)
+    return list(db.table_names())
+
+
+def _schema(learned_dim: int | None):
+    import pyarrow as pa
+
+    from vidcap.features.text import DIM
+
+    fields = [
+        pa.field("id", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("duration", pa.float64()),
+        pa.field("fps", pa.float64()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("has_audio", pa.bool_()),
+        pa.field("caption", pa.string()),
+        pa.field("caption_score", pa.float64()),
+        pa.field("transcript", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("vec_caption", pa.list_(pa.float32(), DIM)),
+        pa.field("vec_transcript", pa.list_(pa.float32(), DIM)),
+        pa.field("thumbs", pa.binary()),
+        pa.field("thumb_times", pa.list_(pa.float64())),
+        pa.field("indexed_at", pa.string()),
+    ]
+    if learned_dim:
+        fields.insert(12, pa.field("vec_learned", pa.list_(pa.float32(), int(learned_dim))))
+    return pa.schema(fields)
+
+
+# ------------------------------------------------------------------ listing
+def list_videos(library) -> list[LibraryEntry]:
+    """One entry per video (no vectors, no thumbnails), by name."""
+    lib = Library(library)
+    cols = ["id", "name", "path", "duration", "width", "height", "has_audio", "caption", "transcript", "indexed_at"]
+    return [LibraryEntry(**{c: r.get(c) for c in cols}) for r in sorted(lib.rows(cols), key=lambda r: r["name"])]
+
+
+def remove(keys, library) -> list[str]:
+    """Remove videos (by id, id prefix, name or path) from a library; returns the ids removed."""
+    if isinstance(keys, str):
+        keys = [keys]
+    if not keys:
+        raise ConfigError("name at least one video to remove")
+    return Library(library).remove(keys)
