@@ -88,7 +88,7 @@ def test_library_ls_imports_no_torch(tmp_path):
     from vidcap.tasks.library import FORMAT, Library
 
     lib = Library(tmp_path / "lib", create=True)
-    lib.write_meta({"format": FORMAT, "format_version": 1})
+    lib.claim_meta({"format": FORMAT, "format_version": 1})
     loaded = _imports(["library", "ls", "--library", str(tmp_path / "lib")])
     assert not {"torch", "transformers"} & loaded
 

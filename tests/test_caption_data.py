@@ -91,7 +91,7 @@ def test_msvd_empty_corpus(tmp_path):
     only_french = [["v", 1, 2, 1, "clean", 1, "French", "un chat"]]
     with pytest.raises(DataError, match="no usable caption"):
         load_msvd(write_csv(tmp_path / "d.csv", only_french))
-    with pytest.raises(DataError, match="does not exist"):
+    with pytest.raises(DataError, match="missing.csv: no such file"):
         load_msvd(tmp_path / "missing.csv")
 
 

@@ -426,3 +426,22 @@ def test_cli_classify_matches_api(dataset, runs, tmp_path, capsys):
     assert ev["accuracy"] == pytest.approx(runs["lstm"].extra["test"]["acc"]) and (tmp_path / "c.png").is_file()
     assert main(["classify", str(video), "--model", run, "--window", "40"]) == 2
     assert "too short" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_damaged_video_is_classified_on_what_decodes(dataset, runs, tmp_path, caplog):
+    """A truncated file (index at the front, the end of the data gone): the frames that decode
+    are classified, and a warning names the frame where decoding stopped."""
+    import logging
+
+    from clips import moving_coded_frames, write_clip
+
+    src = write_clip(tmp_path / "fs.mp4", moving_coded_frames(60, 64, 80), fps=10, gop=10,
+                     container_options={"movflags": "faststart"})
+    data = src.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    with caplog.at_level(logging.WARNING, logger="vidcap.tasks.classify"):
+        res, = classify(cut, Path(runs["lstm"].out_dir), window=T, stride=2)
+    assert res.windows and res.windows[-1].end_frame < 32
+    assert any("decoding stopped at frame" in r.getMessage() for r in caplog.records)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "backbones", "caption", "classify", "describe", "emotions", "evaluate_caption", "evaluate_classify",
     "evaluate_retrieval", "extract", "extract_many", "inbetween", "index", "interpolate", "iter_frames",
-    "library_list", "library_remove", "load_captioner", "load_classifier", "probe", "sample_frames",
+    "library_check", "library_list", "library_remove", "load_captioner", "load_classifier", "probe", "sample_frames",
     "score_captions", "search", "subtitles", "synth", "train_caption", "train_classify", "train_emotions",
     "train_retrieval", "transcribe", "write_video",
 ]
@@ -255,6 +255,13 @@ def library_list(library) -> list[results.LibraryEntry]:
     from vidcap.tasks.library import list_videos
 
     return list_videos(library)
+
+
+def library_check(library, *, repair: bool = False) -> results.LibraryCheck:
+    """Duplicate rows and vanished files of a library; ``repair`` keeps one row per video."""
+    from vidcap.tasks.library import check
+
+    return check(library, repair=repair)
 
 
 def library_remove(keys, library) -> list[str]:

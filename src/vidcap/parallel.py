@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import ast
 import multiprocessing as mp
+import os
 import sys
+import threading
+import time
 from functools import lru_cache
 
 from vidcap.errors import ConfigError
@@ -32,6 +35,34 @@ def pool_context():
         raise ConfigError(f"a vidcap process pool was started while a worker process imported your script; {GUARD_HELP}")
     check_main_guard()
     return mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+
+
+def process_pool(workers: int, initializer=None):
+    """A ``ProcessPoolExecutor`` of ``workers`` processes from a forkserver whose workers
+    exit by themselves when this process dies (``kill -9`` included): nothing is left
+    running behind a killed job."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=_start_worker,
+                               initargs=(os.getpid(), initializer))
+
+
+def _start_worker(parent: int, initializer) -> None:
+    threading.Thread(target=_watch, args=(parent,), daemon=True, name="vidcap-parent-watch").start()
+    if initializer is not None:
+        initializer()
+
+
+def _watch(parent: int, every: float = 0.5) -> None:
+    """In a worker: end this process once the process that started the pool is gone."""
+    while True:
+        time.sleep(every)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid was reused by another user's process: the parent is gone
+            os._exit(1)
 
 
 def check_main_guard() -> None:

@@ -553,6 +553,29 @@ class LibraryEntry(Result):
 
 
 @dataclass
+class LibraryCheck(Result):
+    """What ``vidcap library check`` found (and, with ``--repair``, fixed)."""
+
+    library: str
+    rows: int
+    videos: int  # distinct ids
+    duplicates: dict[str, int]  # id -> rows holding it
+    missing_files: list[str]  # indexed videos whose file is gone
+    removed: int = 0  # duplicate rows removed by a repair
+    repaired: bool = False
+
+    def render(self) -> str:
+        lines = [f"{self.library}: {self.rows} rows, {self.videos} videos, {len(self.duplicates)} duplicated, "
+                 f"{len(self.missing_files)} with their file gone"]
+        if self.repaired:
+            lines.append(f"removed {self.removed} duplicate row(s)")
+        elif self.duplicates:
+            lines.append("run with --repair to keep one row per video")
+        lines += [f"  file gone: {p}" for p in self.missing_files]
+        return "\n".join(lines)
+
+
+@dataclass
 class RetrievalEvaluation(Result):
     """Recall@K and median rank per search mode, text->video (t2v) and video->text (v2t)."""
 

@@ -74,3 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `vidcap ... | head`: the reader left
         return 0
+    except OSError as exc:  # a file system refused: read-only, full, gone
+        from vidcap.io.files import describe_os_error
+
+        print(f"vidcap: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a defect: one sentence, the traceback with -v
+        if args.verbose:
+            raise
+        print(f"vidcap: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+              "(run with -v for the details, and please report it)", file=sys.stderr)
+        return 2

@@ -17,6 +17,9 @@ an interrupted run resumes. A caption comes from the bundled caption model (or
 LIBRARY_EXAMPLES = """examples:
   vidcap library ls --library lib
   vidcap library rm syn00042_0_3 --library lib       # by name, id (prefix) or path
+  vidcap library check --library lib --repair        # one row per video, text index rebuilt
+Several `vidcap index` runs may write into one library at once: writes take turns
+under the library's lock file, and a video is added once however many runs add it.
 """
 
 SEARCH_EXAMPLES = """examples:
@@ -73,6 +76,12 @@ def register(commands, train, evaluate) -> None:
     p.add_argument("--library", required=True)
     add_quiet(p)
     p.set_defaults(run=run_rm)
+    p = lib.add_parser("check", help="find duplicate rows and vanished files", epilog=LIBRARY_EXAMPLES,
+                       formatter_class=FMT)
+    p.add_argument("--library", required=True)
+    p.add_argument("--repair", action="store_true", help="keep one row per video and rebuild the text index")
+    add_quiet(p)
+    p.set_defaults(run=run_check)
 
     p = commands.add_parser("search", help="find videos by a text query", epilog=SEARCH_EXAMPLES, formatter_class=FMT)
     p.add_argument("query", metavar="QUERY")
@@ -135,6 +144,12 @@ def run_rm(args) -> int:
     gone = api.library_remove(args.keys, args.library)
     print(to_json(gone) if args.quiet or args.json else f"removed {len(gone)} video(s)")
     return 0
+
+
+def run_check(args) -> int:
+    result = api.library_check(args.library, repair=args.repair)
+    show(result, args)
+    return 1 if result.duplicates and not args.repair else 0
 
 
 def run_search(args) -> int:

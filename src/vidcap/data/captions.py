@@ -25,6 +25,7 @@ MSVD_COLUMNS = ("VideoID", "Start", "End", "WorkerID", "Source", "AnnotationTime
 MSVD_REQUIRED = ("VideoID", "Start", "End", "Language", "Description")
 VIDEO_EXTS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
 _STRIP = str.maketrans("", "", '.,"?!\\/')
+MAX_ROW_LINES = 10  # a description may hold a newline or two; more is a quote left open
 
 
 def clean_caption(text: str) -> str:
@@ -118,9 +119,13 @@ def load_msvd(
     description is not text, or, when a folder is given, the video / features for
     that name are missing.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"caption corpus {path} does not exist")
+    from vidcap.errors import DecodeError
+    from vidcap.io.files import check_readable
+
+    try:
+        path = check_readable(path, "caption corpus")
+    except DecodeError as exc:
+        raise DataError(f"caption corpus {exc}") from None
     vdir = Path(videos_dir) if videos_dir is not None else None
     fdir = Path(features_dir) if features_dir is not None else None
     for d in (vdir, fdir):
@@ -139,8 +144,13 @@ def load_msvd(
                     f"{path} lacks the MSVD column(s) {missing}; expected a header like {','.join(MSVD_COLUMNS)}"
                 )
             rows = 0
+            line = reader.line_num
             for row in reader:
                 rows += 1
+                if reader.line_num - line > MAX_ROW_LINES:  # a quote that is never closed swallows the rest
+                    raise DataError(f"{path} line {line + 1}: a quoted field runs over {reader.line_num - line} "
+                                    "lines; a quote is not closed")
+                line = reader.line_num
                 if (row.get("Language") or "").strip() != language:
                     dropped["not_" + language.lower()] += 1
                     continue

@@ -73,7 +73,9 @@ class VideoDataset:
 
 
 def _videos_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and (p.is_file()))
+    """Every entry with a video extension -- FIFOs, devices and broken links too: they are
+    probed like the rest and listed as skipped with the reason, never dropped unseen."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and not p.is_dir())
 
 
 def _scan_split(split_dir: Path) -> dict[str, list[Path]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from vidcap.features.extract import get_engine
 from vidcap.features.store import FeatureStore, Params, remove_stale_temps
 from vidcap.io import center_crop, sample_frames
 from vidcap.io.files import find_videos
-from vidcap.parallel import check_main_guard, pool_context
+from vidcap.parallel import check_main_guard, process_pool
 from vidcap.progress import Callback, report
 from vidcap.results import ExtractSummary, Features
 
@@ -124,7 +124,7 @@ def extract_many(
         summary.seconds = time.perf_counter() - started
         order = {name: i for i, name in enumerate(names)}
         summary.records.sort(key=lambda r: order.get(r["name"], len(order)))
-        store.write_manifest(summary.records)
+        store.write_manifest()
     return summary
 
 
@@ -134,11 +134,10 @@ def _run_pool(todo, job_args, workers: int, finish) -> None:
     If a decoder process dies (a crash inside FFmpeg), the videos it had in hand
     are recorded as failed and a fresh pool carries on with the rest.
     """
-    ctx = pool_context()
     queue = iter(todo)
     while True:
         pending: dict = {}
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with process_pool(workers) as pool:
             def submit_next() -> bool:
                 item = next(queue, None)
                 if item is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vidcap.errors import DataError
-from vidcap.io.files import file_hash, save_npy, write_json
+from vidcap.io.files import file_hash, file_lock, save_npy, write_json
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,27 @@ def file_stat(path: Path) -> dict:
 
 
 class FeatureStore:
-    """A folder of per-video features."""
+    """A folder of per-video features; several processes may write into one store at once.
+
+    Names are decided under a lock file (``.lock``): a run claims each new name with a
+    ``claimed`` record before it computes anything, so a run started at the same time
+    with another video of the same file name takes ``<stem>-<hash>`` instead of
+    overwriting it. The manifest is rebuilt from every record of the store, under the
+    same lock, so it lists what all runs stored.
+    """
 
     def __init__(self, root):
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise DataError(f"{self.root}: exists and is not a folder")
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"cannot create the feature store {self.root}: {exc.strerror or exc}") from None
+
+    def lock(self):
+        """The store's lock (see the class docstring)."""
+        return file_lock(self.root / ".lock")
 
     # -- names
     def record_path(self, name: str) -> Path:
@@ -79,26 +93,30 @@ class FeatureStore:
         """A store name per video: its stem, unless another video already owns that stem.
 
         Two videos with the same file name in different folders get
-        ``<stem>-<8 hex of the absolute path>`` for all but the one already stored
-        under the plain stem (or the first one listed), so names are stable
-        across runs.
+        ``<stem>-<8 hex of the absolute path>`` for all but the one already stored (or
+        claimed) under the plain stem, or the first one listed, so names are stable
+        across runs. New names are claimed at once, under the store's lock.
         """
-        sources = [str(v.resolve()) for v in videos]
-        claimed: dict[str, str] = {}
-        for src in sources:  # a stem already stored keeps its owner
-            stem = Path(src).stem
-            record = self.read_record(stem)
-            if record and record.get("source") == src:
-                claimed[stem] = src
-        names = []
-        for src in sources:
-            stem = Path(src).stem
-            owner = claimed.setdefault(stem, src) if stem not in RESERVED else None
-            if owner == src:
-                names.append(stem)
-            else:
-                names.append(f"{stem}-{hashlib.sha1(src.encode()).hexdigest()[:8]}")
-        return names
+        sources = [_source(v) for v in videos]
+        with self.lock():
+            owners: dict[str, str | None] = {}
+            for src in sources:
+                stem = Path(src).stem
+                if stem not in owners:
+                    record = self.read_record(stem)
+                    owners[stem] = record.get("source") if record else None
+            names = []
+            for src in sources:
+                stem = Path(src).stem
+                if stem in RESERVED:
+                    owner = None
+                elif owners[stem] is None:
+                    owner = owners[stem] = src
+                    write_json(self.record_path(stem), {"name": stem, "source": src, "status": "claimed"})
+                else:
+                    owner = owners[stem]
+                names.append(stem if owner == src else f"{stem}-{hashlib.sha1(src.encode()).hexdigest()[:8]}")
+            return names
 
     # -- status
     def is_current(self, name: str, video: Path, params: Params) -> bool:
@@ -106,7 +124,7 @@ class FeatureStore:
         record = self.read_record(name)
         if not record or record.get("status") != "ok" or record.get("params") != params.to_dict():
             return False
-        if record.get("source") != str(video.resolve()):
+        if record.get("source") != _source(video):
             return False
         if record.get("array") != array_checksum(self.npy_path(name)):
             return False  # the .npy is missing, or not the one the record was written for
@@ -122,7 +140,7 @@ class FeatureStore:
         digest, stat = file_hash(video), file_stat(video)  # before anything is published
         save_npy(self.npy_path(name), array)
         record = {
-            "name": name, "source": str(video.resolve()), "status": "ok", "error": None,
+            "name": name, "source": _source(video), "status": "ok", "error": None,
             "hash": digest, "stat": stat, "params": params.to_dict(),
             "shape": list(array.shape), "array": array_checksum(self.npy_path(name)),
             "valid": int(np.sum(mask)),
@@ -145,7 +163,7 @@ class FeatureStore:
         """Record a failed video (its old features, if any, are left in place but marked failed)."""
         record = {
             "name": name,
-            "source": str(video.resolve()),
+            "source": _source(video),
             "status": "failed",
             "error": error,
             "params": params.to_dict(),
@@ -154,13 +172,15 @@ class FeatureStore:
         write_json(self.record_path(name), record)
         return record
 
-    def write_manifest(self, records: list[dict]) -> Path:
-        """The run's summary: one entry per video (without the per-frame lists)."""
-        slim = [{k: v for k, v in r.items() if k not in ("timestamps", "indices", "mask")} for r in records]
-        path = self.root / MANIFEST
-        write_json(path, {"videos": slim, "ok": sum(r["status"] == "ok" for r in records),
-                          "failed": sum(r["status"] == "failed" for r in records)})
-        return path
+    def write_manifest(self) -> Path:
+        """The store's summary: one entry per stored or failed video (without the per-frame
+        lists), from every record, whichever run wrote it."""
+        with self.lock():
+            records = [r for r in (self.read_record(p.stem) for p in sorted(self.root.glob("*.json"))
+                                   if p.stem not in RESERVED) if r and r.get("status") in ("ok", "failed")]
+            slim = [{k: v for k, v in r.items() if k not in ("timestamps", "indices", "mask")} for r in records]
+            return write_json(self.root / MANIFEST, {"videos": slim, "ok": sum(r["status"] == "ok" for r in records),
+                                                     "failed": sum(r["status"] == "failed" for r in records)})
 
     # -- reads
     def load(self, name: str) -> tuple[np.ndarray, dict]:
@@ -173,6 +193,14 @@ class FeatureStore:
             raise DataError(f"{self.npy_path(name)} has shape {array.shape} but its record says {record.get('shape')}; "
                             "extract it again")
         return array, record
+
+
+def _source(video: Path) -> str:
+    """The absolute path that names a video in its records (the link itself when it loops)."""
+    try:
+        return str(Path(video).resolve())
+    except (OSError, RuntimeError):
+        return str(Path(video).absolute())
 
 
 def array_checksum(path: Path) -> str | None:

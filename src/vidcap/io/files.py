@@ -89,12 +89,38 @@ def atomic_path(path, *, suffix: str | None = None) -> Iterator[Path]:
     f.commit()
 
 
+def describe_os_error(exc: OSError) -> str:
+    """One sentence for an OSError: the file and what is wrong with it."""
+    name = exc.filename if exc.filename is not None else "a file"
+    return f"{name}: {_why(exc)}"
+
+
 def _why(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "the disk is full"
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return "the folder is read-only or not writable"
     return exc.strerror or str(exc)
+
+
+@contextlib.contextmanager
+def file_lock(path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created when missing) for the block: the one way
+    several processes writing into one folder (a feature store, a library) take turns.
+    POSIX ``flock``: released when the block ends or the process dies."""
+    import fcntl
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
+    except OSError as exc:
+        raise DataError(f"cannot lock {path}: {_why(exc)}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases the lock
 
 
 def write_text(path, text: str) -> Path:

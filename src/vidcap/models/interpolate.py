@@ -126,8 +126,8 @@ def _check_frame(frame: np.ndarray, name: str) -> np.ndarray:
         raise ConfigError(
             f"{name} must be an (H, W, 3) uint8 RGB frame, got shape {frame.shape} dtype {frame.dtype}"
         )
-    if frame.shape[0] < 2 or frame.shape[1] < 2:
-        raise ConfigError(f"{name} is {frame.shape[1]}x{frame.shape[0]} pixels; frames need at least 2x2")
+    if frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ConfigError(f"{name} is {frame.shape[1]}x{frame.shape[0]} pixels: it holds no pixel")
     return np.ascontiguousarray(frame)
 
 

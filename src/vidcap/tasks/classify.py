@@ -192,6 +192,9 @@ class VideoClassifier:
 
         info = probe(path)
         frames, _ = frames_at(path, wanted, size=short_side_size(info.width, info.height, short_side))
+        missing = sorted(set(int(i) for i in wanted) - set(frames))
+        if missing:
+            raise _Damaged(missing[0])
         return {k: np.ascontiguousarray(center_crop(f, crop)) for k, f in frames.items()}
 
     def inputs(self, path, indices: np.ndarray, n_frames: int) -> dict[str, np.ndarray]:
@@ -243,15 +246,22 @@ class VideoClassifier:
             raise ConfigError(f"top_k must be at least 1, got {top_k}")
         info = probe(path)
         n = info.num_frames
-        indices = np.unique(np.round(np.arange(0, n - 1 + 1e-9, self.frame_step)).astype(np.int64))
-        starts = window_starts(len(indices), window, stride)
-        if not starts:
-            raise DataError(
-                f"{path}: too short for a window of {window} frames: it has {n} frames, {len(indices)} when sampled "
-                f"every {self.frame_step:.2f} frames as the model was trained; use a smaller --window"
-            )
-        step(0.1)
-        inputs = self.inputs(path, indices, n)
+        while True:
+            indices = np.unique(np.round(np.arange(0, n - 1 + 1e-9, self.frame_step)).astype(np.int64))
+            starts = window_starts(len(indices), window, stride)
+            if not starts:
+                raise DataError(
+                    f"{path}: too short for a window of {window} frames: it has {n} frames, {len(indices)} when "
+                    f"sampled every {self.frame_step:.2f} frames as the model was trained; use a smaller --window"
+                )
+            step(0.1)
+            try:
+                inputs = self.inputs(path, indices, n)
+                break
+            except _Damaged as cut:  # classify what decodes, as every command does
+                log.warning("%s: decoding stopped at frame %d of %d (the rest is damaged); classifying the first %d",
+                            path, cut.frame, n, cut.frame)
+                n = cut.frame
         step(0.8)
         pick = np.round(np.linspace(0, window - 1, self.num_frames)).astype(np.int64)
         probs = self.probabilities(inputs, [s + pick for s in starts])  # (W, C)
@@ -268,6 +278,13 @@ class VideoClassifier:
         return ClassificationResult(str(path), self.source, self.classes, window, stride, self.frame_step, fps,
                                     windows, self.classes[order[0]], float(mean[order[0]]),
                                     [(self.classes[i], round(float(mean[i]), 5)) for i in order])
+
+
+class _Damaged(Exception):
+    """Frame ``frame`` and the ones after it cannot be decoded."""
+
+    def __init__(self, frame: int):
+        self.frame = frame
 
 
 def classify(videos, model, *, window: int = 16, stride: int = 8, top_k: int = 5, output=None, gif=None,

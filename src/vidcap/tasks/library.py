@@ -7,17 +7,24 @@ Layout of a library folder::
     features/<backbone>-<N>f/ the feature store (<name>.npy + <name>.json)
 
 Filling and searching it is :mod:`vidcap.tasks.search`; the learned model :mod:`vidcap.tasks.retrieval`.
+
+Several processes may index into one library at once: every write (the description,
+new rows, removals, the full-text index) happens under the library's lock file
+(``.lock``), and rows are added only for ids the table does not hold yet, so a video
+is in a library once however many runs add it. :meth:`Library.check` finds (and with
+``repair`` removes) duplicate rows left by older versions.
 """
 from __future__ import annotations
 
 import json
 import logging
+import time
 import warnings
 from pathlib import Path
 
 from vidcap.errors import ConfigError, DataError, ModelError, require
-from vidcap.io.files import write_json
-from vidcap.results import LibraryEntry
+from vidcap.io.files import file_lock, write_json
+from vidcap.results import LibraryCheck, LibraryEntry
 
 log = logging.getLogger(__name__)
 
@@ -124,35 +131,102 @@ class Library:
         self.check_model(model)
         return model
 
-    def write_meta(self, meta: dict) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        write_json(self.meta_path, meta)
-        self.meta = meta
+    def lock(self):
+        """The library's lock: every write happens under it."""
+        return file_lock(self.root / ".lock")
+
+    def claim_meta(self, meta: dict) -> dict:
+        """Write ``library.json`` unless another run wrote it first; returns the stored one."""
+        with self.lock():
+            if self.meta_path.is_file():
+                self.meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
+            else:
+                write_json(self.meta_path, meta)
+                self.meta = meta
+        return self.meta
 
     # -- edits
+    def add(self, rows: list[dict], schema) -> list[dict]:
+        """Add the rows whose id the table does not hold yet; returns the rows added."""
+        import pyarrow as pa
+
+        with self.lock():
+            table = self.table(must_exist=False)
+            if table is not None and rows:
+                held = {r["id"] for r in table.search().where(
+                    "id IN (" + ", ".join(_sql_str(r["id"]) for r in rows) + ")").select(["id"])
+                    .limit(len(rows)).to_list()}
+                rows = [r for r in rows if r["id"] not in held]
+            if rows:
+                data = pa.Table.from_pylist(rows, schema=schema)
+                _retry(lambda: self.db.create_table(TABLE, data=data, schema=schema) if table is None
+                       else table.add(data))
+        return rows
+
+    def refresh_text_index(self) -> None:
+        """Rebuild the full-text (BM25) index over the rows' caption and transcript text."""
+        with self.lock():
+            t = self.table(must_exist=False)
+            if t is not None and t.count_rows():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    _retry(lambda: t.create_fts_index("text", replace=True))
+
     def remove(self, keys) -> list[str]:
         """Delete videos by id (or a unique id prefix), name or path; returns the ids removed."""
-        t = self.table()
-        rows = self.rows(["id", "name", "path"])
-        gone = []
-        for key in keys:
-            key = str(key)
-            match = [r for r in rows if r["id"] == key or r["name"] == key or r["path"] == key
-                     or (len(key) >= 6 and r["id"].startswith(key)) or r["path"] == str(Path(key).resolve())]
-            if not match:
-                raise DataError(f"no video {key!r} in library {self.root}; `vidcap library ls` lists them")
-            gone += [r["id"] for r in match]
-        gone = sorted(set(gone))
-        t.delete("id IN (" + ", ".join(_sql_str(i) for i in gone) + ")")
-        self._refresh_fts(t)
+        with self.lock():
+            t = self.table()
+            rows = self.rows(["id", "name", "path"])
+            gone = []
+            for key in keys:
+                key = str(key)
+                match = [r for r in rows if r["id"] == key or r["name"] == key or r["path"] == key
+                         or (len(key) >= 6 and r["id"].startswith(key)) or r["path"] == str(Path(key).resolve())]
+                if not match:
+                    raise DataError(f"no video {key!r} in library {self.root}; `vidcap library ls` lists them")
+                gone += [r["id"] for r in match]
+            gone = sorted(set(gone))
+            _retry(lambda: t.delete("id IN (" + ", ".join(_sql_str(i) for i in gone) + ")"))
+        self.refresh_text_index()
         return gone
 
-    def _refresh_fts(self, t) -> None:
-        if t.count_rows() == 0:
-            return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t.create_fts_index("text", replace=True)
+    def check(self, *, repair: bool = False) -> LibraryCheck:
+        """Duplicate ids (one video in several rows) and rows whose video file is gone;
+        ``repair`` keeps one row per id (the first indexed) and rebuilds the text index."""
+        with self.lock():
+            rows = self.rows(["id", "path", "indexed_at"])
+            seen: dict[str, int] = {}
+            for r in rows:
+                seen[r["id"]] = seen.get(r["id"], 0) + 1
+            duplicates = {i: n for i, n in seen.items() if n > 1}
+            missing = sorted({r["path"] for r in rows if not Path(r["path"]).exists()})
+            removed = 0
+            if repair and duplicates:
+                t = self.table()
+                keep = {}
+                for r in t.to_arrow().to_pylist():  # whole rows of the duplicated ids, the first kept
+                    if r["id"] in duplicates and r["id"] not in keep:
+                        keep[r["id"]] = r
+                _retry(lambda: t.delete("id IN (" + ", ".join(_sql_str(i) for i in duplicates) + ")"))
+                import pyarrow as pa
+
+                _retry(lambda: t.add(pa.Table.from_pylist(list(keep.values()), schema=t.schema)))
+                removed = sum(duplicates.values()) - len(duplicates)
+        if repair:
+            self.refresh_text_index()
+        return LibraryCheck(str(self.root), len(rows), len(seen), duplicates, missing, removed, repair)
+
+
+def _retry(write, attempts: int = 5):
+    """Run a table write, again after a short wait when another writer committed first."""
+    for k in range(attempts):
+        try:
+            return write()
+        except Exception as exc:  # lance raises OSError/RuntimeError/ValueError for commit conflicts
+            if "conflict" not in str(exc).lower() or k == attempts - 1:
+                raise
+            log.info("library write conflicted with another writer; trying again")
+            time.sleep(0.2 * (k + 1))
 
 
 def _lancedb():
@@ -219,6 +293,11 @@ def list_videos(library) -> list[LibraryEntry]:
     lib = Library(library)
     cols = ["id", "name", "path", "duration", "width", "height", "has_audio", "caption", "transcript", "indexed_at"]
     return [LibraryEntry(**{c: r.get(c) for c in cols}) for r in sorted(lib.rows(cols), key=lambda r: r["name"])]
+
+
+def check(library, *, repair: bool = False) -> LibraryCheck:
+    """See :meth:`Library.check`."""
+    return Library(library).check(repair=repair)
 
 
 def remove(keys, library) -> list[str]:

@@ -22,7 +22,7 @@ import numpy as np
 from vidcap.errors import ConfigError, DataError, ModelError, VidcapError
 from vidcap.progress import Callback, report
 from vidcap.results import Hit, IndexSummary, RetrievalEvaluation, SearchResult
-from vidcap.tasks.library import FORMAT, FORMAT_VERSION, TABLE, Library, _schema, _sql_str
+from vidcap.tasks.library import FORMAT, FORMAT_VERSION, Library, _schema, _sql_str
 from vidcap.tasks.retrieval import DEFAULT_MODEL, RetrievalModel
 
 log = logging.getLogger(__name__)
@@ -139,14 +139,18 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
 
     captioner = _load_captioner(caption_model if caption_model is not None else (lib.meta or {}).get("caption_model_path"))
     if lib.meta is None:
-        lib.write_meta({
+        ours = rmodel.describe() if rmodel is not None else None
+        stored = lib.claim_meta({
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "text_model": MODEL_NAME,
-            "learned": rmodel.describe() if rmodel is not None else None,
+            "learned": ours,
             "features": {"backbone": backbone, "num_frames": int(num_frames)},
             "caption_model_path": captioner.path if captioner is not None else "none",
         })
+        if (stored.get("learned") or {}).get("model_id") != (ours or {}).get("model_id"):  # another run came first
+            raise ModelError(f"library {lib.root} was just created by another run with retrieval model "
+                             f"{(stored.get('learned') or {}).get('model_id')}; index into it with that model")
 
     summary = IndexSummary(str(lib.root))
     have = lib.ids()
@@ -163,7 +167,6 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
             seen.add(h)
             todo.append((v, h))
     report(progress, "index", 0, len(todo))
-    table = lib.table(must_exist=False)
     schema = _schema(rmodel.dim if rmodel is not None else None)
     try:
         for start in range(0, len(todo), _BATCH):
@@ -194,19 +197,14 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
                 for i, r in enumerate(rows):
                     r["vec_caption"] = vecs[i].tolist() if r["caption"] else [0.0] * vecs.shape[1]
                     r["vec_transcript"] = vecs[len(rows) + i].tolist() if r["transcript"] else [0.0] * vecs.shape[1]
-                import pyarrow as pa
-
-                data = pa.Table.from_pylist(rows, schema=schema)
-                if table is None:
-                    table = lib.db.create_table(TABLE, data=data, schema=schema)
-                else:
-                    table.add(data)
-                summary.added += [r["path"] for r in rows]
+                added = {r["id"] for r in lib.add(rows, schema)}  # another run may have added some meanwhile
+                summary.added += [r["path"] for r in rows if r["id"] in added]
+                summary.skipped += [r["path"] for r in rows if r["id"] not in added]
             report(progress, "index", min(start + _BATCH, len(todo)), len(todo),
                    info={"failed": len(summary.failed)})
     finally:
-        if table is not None and summary.added:
-            lib._refresh_fts(table)
+        if summary.added:
+            lib.refresh_text_index()
     for f in summary.failed:
         log.warning("not indexed: %s", f["error"])
     summary.total = len(lib)

@@ -99,11 +99,18 @@ def _load(path: str, device: str, compute_type: str):
     p = Path(path)
     if p.exists() and not (p / "model.bin").is_file():
         raise ModelError(f"{p} is not a CTranslate2 Whisper model folder (no model.bin in it)")
+    import sys
+
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
     try:
         return fw.WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=os.cpu_count() or 1)
     except Exception as exc:  # ctranslate2 / huggingface_hub raise many types
         hint = "" if p.exists() else "; offline, pass a model folder (the default is the bundled tiny.en)"
         raise ModelError(f"cannot load the Whisper model {path!r}: {type(exc).__name__}: {exc}{hint}") from exc
+    finally:
+        if threads is not None and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)  # CTranslate2 sets the process's OpenMP threads; give torch its own back
 
 
 # --------------------------------------------------------------------------- transcription
@@ -195,7 +202,7 @@ def transcribe(
     :class:`~vidcap.errors.SilentAudioError` when the track is silent. Audio with
     sound but no speech gives no segments.
     """
-    whisper = load_model(model, device=device, compute_type=compute_type)
+    whisper = None  # loaded at the first chunk with sound: a bad or silent input fails first, and fast
     sr = SAMPLE_RATE
     threshold = 10 ** (SILENCE_DBFS / 20)
     peak = 0.0
@@ -207,6 +214,7 @@ def transcribe(
         chunk_peak = float(np.max(np.abs(chunk))) if chunk.size else 0.0
         peak = max(peak, chunk_peak)
         if chunk_peak >= threshold:
+            whisper = whisper or load_model(model, device=device, compute_type=compute_type)
             offset = first / sr
             found, info = _transcribe_chunk(whisper, chunk, offset, language=language, beam_size=beam_size, vad=vad)
             segments += found

@@ -173,12 +173,11 @@ def _run(out: Path, tasks: list[tuple], ctx: dict, n_workers: int, params: dict)
             records.append(rec)
             yield rec
     else:
-        from concurrent.futures import ProcessPoolExecutor
         from functools import partial
 
-        from vidcap.parallel import pool_context
+        from vidcap.parallel import process_pool
 
-        with ProcessPoolExecutor(n_workers, mp_context=pool_context(), initializer=_init_worker) as pool:
+        with process_pool(n_workers, initializer=_init_worker) as pool:
             for rec in pool.map(partial(_make_video, ctx=ctx), tasks, chunksize=4):
                 records.append(rec)
                 yield rec
