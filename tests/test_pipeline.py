@@ -109,15 +109,17 @@ def test_killed_run_resumes_and_loses_nothing(tmp_path):
     out = tmp_path / "out"
     proc = _cli("extract", tmp_path / "in", "--out", out, "--num-frames", "8", "--workers", "1", "-q")
     deadline = time.time() + 300
-    while len(list(out.glob("*.json"))) < 10 and time.time() < deadline and proc.poll() is None:
+    while len(list(out.glob("*.npy"))) < 10 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # kill -9 halfway
     proc.wait()
     done = {}
     for record_path in out.glob("v*.json"):
         record = json.loads(record_path.read_text())  # every record is whole
-        assert record["status"] == "ok" and np.load(out / f"{record['name']}.npy").shape == (8, 1280)
-        done[record["name"]] = (out / f"{record['name']}.npy").stat().st_mtime_ns
+        assert record["status"] in ("ok", "claimed"), record  # claimed: named, not computed yet
+        if record["status"] == "ok":
+            assert np.load(out / f"{record['name']}.npy").shape == (8, 1280)
+            done[record["name"]] = (out / f"{record['name']}.npy").stat().st_mtime_ns
     assert 0 < len(done) < 30, len(done)
     rerun = _cli("extract", tmp_path / "in", "--out", out, "--num-frames", "8", "--workers", "1", "-q")
     stdout, stderr = rerun.communicate(timeout=600)

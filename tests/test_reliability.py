@@ -202,7 +202,9 @@ def test_read_only_and_full_disks_are_one_sentence(tmp_path, capsys):
                      ["synth", ro / "world", "--num-videos", "2", "--workers", "1"],
                      ["emotions", video, "--timeline", ro / "t.csv", "--no-preview"],
                      ["interpolate", video, "-o", ro / "slow.mp4"],
-                     ["index", video, "--library", ro / "lib", "--no-transcripts", "--caption-model", "none"]):
+                     ["index", video, "--library", ro / "lib", "--no-transcripts", "--caption-model", "none"],
+                     ["train", "caption", "--corpus", tmp_path / "c.csv", "--features", tmp_path,
+                      "--out-dir", ro / "run"]):
             code, _, err = cli(argv, capsys)
             assert code == 2 and "read-only" in one_sentence(err).lower(), (argv, err)
     with mounted(tmp_path / "full", size="1m") as full:
