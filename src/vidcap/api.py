@@ -312,9 +312,11 @@ def describe(video, *, window: float = 5.0, model=None, speech: bool = True, spe
              language: str | None = "en", beam_size: int | None = None, max_chars: int = 42, max_lines: int = 2,
              min_duration: float = 1.0, max_duration: float = 7.0, output=None,
              progress=None) -> results.Description:
-    """Timed visual captions (one per window) merged with the speech."""
+    """Timed visual captions (one per window) merged with the speech; ``model``: as for :func:`caption`."""
+    from vidcap.tasks.caption import Captioner
     from vidcap.tasks.subtitles import describe as run
 
-    return run(video, window=window, model=model, speech=speech, speech_model=speech_model, language=language,
+    loaded = model if isinstance(model, Captioner) else None
+    return run(video, window=window, model=None if loaded else model, captioner=loaded, speech=speech, speech_model=speech_model, language=language,
                beam_size=beam_size, max_chars=max_chars, max_lines=max_lines, min_duration=min_duration,
                max_duration=max_duration, output=output, progress=progress)

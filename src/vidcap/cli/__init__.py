@@ -15,7 +15,7 @@ import sys
 from vidcap.errors import VidcapError
 
 # Modules that add commands; each one owns its own part of the command line.
-MODULES = ["video", "synth", "caption", "classify", "emotions", "interpolate", "subtitles", "search"]
+MODULES = ["video", "synth", "caption", "classify", "emotions", "interpolate", "subtitles", "search", "serve"]
 
 EPILOG = """examples:
   vidcap caption video.mp4                       # a sentence per video, bundled model
