@@ -20,15 +20,28 @@ string, so "and  collide" (two spaces) never matches and every "A and B <verb>"
 caption counts as wrong. All models see the same videos in the same run; chance
 for the action is about 1/16.
 
+With ``--eval-world DIR`` (a generated world with ``splits.json``, any level; repeatable)
+every model is also scored with the COCO metrics (BLEU-4, METEOR, ROUGE-L, CIDEr-D,
+pycocoevalcap with the PTB tokenizer) on that world's test and compositional splits,
+greedy and beam 3; features are extracted for the scored videos only and cached per
+backbone in ``DIR/.bench-features``. ``--confusion`` prints, per model, which action
+each caption names against the true one (a caption that names no action or two counts
+as "none"). ``--attention-plot PNG`` draws the attention weights of the first
+attention model over one video's frames, word by word.
+
     python benchmarks/caption_accuracy.py                        # the bundled model
     python benchmarks/caption_accuracy.py bundled=src/vidcap/assets/s2vt_synth.pt new=runs/grid \\
         --num-videos 40 --seed 90210 --per-action
+    python benchmarks/caption_accuracy.py old=old.pt flow=runs/flow --eval-world worlds/easy worlds/medium \\
+        --confusion --attention-plot docs/caption_attention.png
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import re
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -80,6 +93,70 @@ def score(row: dict, caption: str) -> dict[str, bool]:
     return hit
 
 
+def named_action(caption: str) -> str:
+    """The action class a caption names: the one whose matching phrasing is longest
+    ("none" when no phrasing matches or two classes tie)."""
+    from vidcap.data import synthetic
+
+    best: dict[str, int] = {}
+    for label in synthetic.CLASSES:
+        lengths = [sum(map(len, p)) for p in action_patterns(label) if _in_order(caption, p)]
+        if lengths:
+            best[label] = max(lengths)
+    if not best:
+        return "none"
+    top = max(best.values())
+    winners = [k for k, v in best.items() if v == top]
+    return winners[0] if len(winners) == 1 else "none"
+
+
+def coco_scores(cap, world: Path, split: str, beam: int) -> dict:
+    """COCO metrics of a model on one split of a generated world (features cached per backbone)."""
+    from vidcap.train.caption import evaluate_caption
+
+    cache = world / ".bench-features" / f"{cap.backbone}-{cap.num_frames}"
+    res = evaluate_caption(cap.path, world / "video_corpus.csv", videos=world / "videos", splits=world / "splits.json",
+                           split=split, beam_size=beam, cache_dir=cache)
+    return res.metrics
+
+
+def plot_attention(cap, video: Path, path: Path) -> str:
+    """Attention weights of ``cap`` (an attention model) over ``video``'s frames, word by word."""
+    import numpy as np
+    import torch
+    from matplotlib.figure import Figure
+
+    from vidcap.data.vocab import BOS, EOS
+    from vidcap.features.extract import extract
+    from vidcap.tasks.caption import Captioner
+
+    tc = Captioner.load(cap.path, backend="torch")
+    f = extract(video, backbone=tc.backbone, num_frames=tc.num_frames, short=tc.short)
+    feats = f.features
+    if tc.flow is not None:
+        from vidcap.features.flow import MotionFeatures, motion_features
+
+        motion, *_ = motion_features(video, num_frames=tc.num_frames, stream=MotionFeatures.from_dict(tc.flow),
+                                     sampled=(f.indices, f.mask))
+        feats = np.concatenate([feats, motion], axis=1)
+    x, m = torch.from_numpy(feats)[None], torch.from_numpy(f.mask)[None]
+    (ids,), _ = tc.model.generate(x, m, beam_size=1)
+    words = [tc.vocab.itos[i] for i in ids] + ["<eos>"]
+    with torch.no_grad():
+        alpha = tc.model.attention(x, m, torch.tensor([[BOS, *ids, EOS]]))[0].numpy()  # (M, T)
+    fig = Figure(figsize=(7, 0.35 * len(words) + 1.2))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(alpha, aspect="auto", cmap="viridis")
+    ax.set_yticks(range(len(words)), words)
+    times = f.timestamps[f.mask]
+    ax.set_xticks(range(len(times)), [f"{t:.1f}" for t in times], fontsize=7)
+    ax.set_xlabel("sampled frame (seconds)")
+    ax.set_title(f"{video.stem}: attention over the frames at each word")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return " ".join(words[:-1])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*", default=["bundled"],
@@ -92,6 +169,11 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="torch threads for decoding")
     ap.add_argument("--per-action", action="store_true", help="also print the action accuracy per action class")
     ap.add_argument("--show", action="store_true", help="print every caption next to its label")
+    ap.add_argument("--eval-world", nargs="*", type=Path, default=[],
+                    help="generated worlds whose test and compositional splits get COCO metrics")
+    ap.add_argument("--confusion", action="store_true", help="print the action each caption names against the true one")
+    ap.add_argument("--attention-plot", type=Path, default=None,
+                    help="PNG: the first attention model's weights over one video's frames")
     args = ap.parse_args()
     import torch
 
@@ -120,6 +202,14 @@ def main():
             seconds = time.perf_counter() - t
             hits = [score(row, c) for row, c in zip(labels, captions)]
             results.append((name, cap, captions, hits, seconds))
+        if args.attention_plot is not None:
+            att = next((cap for _, cap, *_ in results if cap.config.get("variant") == "attention"), None)
+            if att is None:
+                sys.exit("--attention-plot: none of the models is an attention model")
+            one = next(i for i, row in enumerate(labels) if row["num_objects"] == "1")
+            said = plot_attention(att, videos[one], args.attention_plot)
+            print(f"attention of {att.path} on {videos[one].stem} [{labels[one]['label']}] ({said!r}) -> "
+                  f"{args.attention_plot}")
 
     n = len(labels)
     keys = ["colour", "shape", "action", "all three", "action (old)"]
@@ -139,6 +229,32 @@ def main():
             idx = per[label]
             cells = [f"{sum(hits[i]['action'] for i in idx)}/{len(idx)}" for _, _, _, hits, _ in results]
             print(f"  {label:<14} {'  '.join(f'{c:>6}' for c in cells)}")
+    if args.confusion:
+        from vidcap.data.synthetic import CLASSES
+
+        for name, _, captions, _, _ in results:
+            table = defaultdict(lambda: defaultdict(int))
+            for row, c in zip(labels, captions):
+                table[row["label"]][named_action(c)] += 1
+            print(f"\n{name}: action named (columns) for the true action (rows), {n} videos")
+            cols = [c for c in [*CLASSES, "none"] if any(table[r][c] for r in table)]
+            print("| true \\ named | " + " | ".join(c.replace("_", " ") for c in cols) + " |")
+            print("|---|" + "---|" * len(cols))
+            for r in [c for c in CLASSES if c in table]:
+                print(f"| {r.replace('_', ' ')} | " + " | ".join(str(table[r][c] or "") for c in cols) + " |")
+    if args.eval_world:
+        cols = [(w, split, beam) for w in args.eval_world for split in ("test", "test_compositional") for beam in (1, 3)]
+        print("\nCOCO metrics (pycocoevalcap, PTB): BLEU-4 / METEOR / CIDEr-D per world, split and decoding")
+        print("| model | " + " | ".join(f"{json.loads((w / 'world.json').read_text()).get('level', w.name)} "
+                                       f"{'comp.' if split != 'test' else 'test'} {'greedy' if b == 1 else f'beam {b}'}"
+                                       for w, split, b in cols) + " |")
+        print("|---|" + "---|" * len(cols))
+        for name, cap, *_ in results:
+            cells = []
+            for w, split, b in cols:
+                m = coco_scores(cap, w, split, b)
+                cells.append(f"{m['Bleu_4']:.3f} / {m['METEOR']:.3f} / **{m['CIDEr']:.3f}**")
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     if args.show:
         for i, row in enumerate(labels):
             print(f"{row['video']} [{row['color']} {row['shape']} {row['label']}]")

@@ -136,3 +136,25 @@ def moving_coded_frames(n: int, height: int = 64, width: int = 80, seed: int = 0
         frames[i, :strip] = texture[:, top : top + width]
         frames[i, height - strip :] = texture[:, bottom : bottom + width]
     return frames
+
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")  # real photos that ship in scikit-image
+
+
+def photo_video(path, photo: str = "astronaut", n: int = 24, size: tuple[int, int] = (320, 240), fps: int = 12) -> Path:
+    """A camera panning slowly across one of scikit-image's real photos (``PHOTOS``), as an H.264 MP4."""
+    import cv2
+    import skimage.data
+
+    from vidcap.io import write_video
+
+    img = getattr(skimage.data, photo)()
+    img = np.ascontiguousarray(np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img[..., :3])
+    h, w = img.shape[:2]
+    cw, ch = int(w * 0.8), int(h * 0.8)
+    frames = []
+    for i in range(n):
+        x0 = round((w - cw) * i / max(n - 1, 1))
+        y0 = round((h - ch) * (0.5 + 0.5 * np.sin(i / max(n - 1, 1) * np.pi)) / 2)
+        frames.append(cv2.resize(img[y0 : y0 + ch, x0 : x0 + cw], size, interpolation=cv2.INTER_AREA))
+    return write_video(path, frames, fps=fps)

@@ -38,6 +38,9 @@ TASK_FUNCTIONS = {
     "transcribe": ("vidcap.tasks.speech", "transcribe"),
     "subtitles": ("vidcap.tasks.subtitles", "subtitles"),
     "describe": ("vidcap.tasks.subtitles", "describe"),
+    "shots": ("vidcap.features.shots", "detect_shots"),
+    "tag": ("vidcap.tasks.tags", "tag"),
+    "ocr": ("vidcap.tasks.ocr", "ocr"),
 }
 
 

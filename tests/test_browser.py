@@ -73,6 +73,7 @@ def server(tmp_path):
 def test_the_page_in_chromium(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     from golden import speech_video
+    from vidcap import api
 
     video = speech_video(tmp_path / "talk.mp4", tmp_path)
     shots = tmp_path / "screenshots"
@@ -99,6 +100,9 @@ def test_the_page_in_chromium(server, tmp_path):
             caption = page.wait_for_selector("article[data-task=caption][data-rendered=done] .caption")
             assert caption.text_content().strip()
             assert page.locator("article[data-task=caption] .frame").count() > 1
+            # the caption card shows the model's out-of-domain warning exactly when the result has one
+            warned = page.locator("article[data-task=caption] .warning").count()
+            assert warned == (0 if api.caption(video)[0].in_domain else 1)
             page.wait_for_selector("article[data-task=subtitles][data-rendered=done] video track", state="attached")
             cues = page.wait_for_function(
                 """() => { const t = document.querySelector('article[data-task=subtitles] track');

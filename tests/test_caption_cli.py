@@ -5,12 +5,11 @@ import json
 import pytest
 import torch
 
+from vidcap import api
 from vidcap.cli import main
 from vidcap.data import synthetic
-from vidcap.errors import VidcapError
-from vidcap import api
+from vidcap.errors import DataError, VidcapError
 from vidcap.tasks.caption import DEFAULT_MODEL, Captioner
-
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -132,3 +131,44 @@ def test_train_from_raw_videos_via_cli(world, tmp_path, capsys):
 
     feats = np.load(out / "features" / f"{labels[0]['video']}.npy")
     assert text == cap.caption_features(feats, beam_size=1)[0][0]
+
+
+def test_onnx_and_torch_decoding_agree(world, captions):
+    root, labels = world
+    videos = [root / "videos" / f"{row['video']}.mp4" for row in labels[:4]]
+    onnx, torch_ = Captioner.load(backend="onnx"), Captioner.load(backend="torch")
+    assert onnx.backend == "onnx" and torch_.backend == "torch"
+    assert [r.caption for r in torch_.caption(videos, beam_size=3)] == captions[:4]
+    for beam in (1, 3):
+        a, b = onnx.caption(videos, beam_size=beam), torch_.caption(videos, beam_size=beam)
+        assert [r.caption for r in a] == [r.caption for r in b]
+        assert [r.score for r in a] == pytest.approx([r.score for r in b], abs=1e-3)
+
+
+def test_caption_in_a_new_process_imports_no_torch(world, captions):
+    import subprocess
+    import sys
+
+    root, labels = world
+    video = str(root / "videos" / f"{labels[0]['video']}.mp4")
+    code = ("import sys; from vidcap.cli import main; code = main(['caption', sys.argv[1], '--beam-size', '3']); "
+            "print('torch' in sys.modules); sys.exit(code)")
+    out = subprocess.run([sys.executable, "-c", code, video], capture_output=True, text=True, timeout=600,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    caption, torch_loaded = out.stdout.strip().splitlines()
+    assert caption == captions[0] and torch_loaded == "False"
+
+
+def test_evaluate_extracts_features_only_for_the_scored_videos(world, tmp_path):
+    root, labels = world
+    names = [r["video"] for r in labels]
+    splits = {"train": names[:12], "test": names[12:15]}
+    res = api.evaluate_caption(None, root / "video_corpus.csv", videos=root / "videos", splits=splits,
+                               split="test", cache_dir=tmp_path / "cache", tokenize="simple", metrics=("cider",))
+    assert sorted(res.predictions) == sorted(splits["test"])
+    assert sorted(p.stem for p in (tmp_path / "cache").glob("*.npy")) == sorted(splits["test"])
+    with pytest.raises(DataError, match="split 'val' .* has no videos"):
+        api.evaluate_caption(None, root / "video_corpus.csv", videos=root / "videos", splits=splits, split="val",
+                             cache_dir=tmp_path / "cache2")
+    assert not (tmp_path / "cache2").exists()

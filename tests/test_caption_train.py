@@ -5,6 +5,8 @@ frame features come from the real MobileNetV2 backbone.
 """
 import csv
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,8 @@ import torch
 from vidcap.api import evaluate_caption, train_caption
 from vidcap.errors import DataError, ModelError
 from vidcap.tasks.caption import Captioner, read_checkpoint
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/clips.py
 
 PHOTOS = {
     "astronaut": ["an astronaut in a white suit", "a woman astronaut smiles"],
@@ -230,3 +234,100 @@ def test_bad_inputs_give_clear_errors(photo_set, tmp_path):
     nomatch.write_text(",".join(HEADER) + "\nzzz,1,2,0,clean,1,English,a thing\n")
     with pytest.raises(DataError, match="matches a video"):
         train_caption(nomatch, tmp_path / "r4", features=photo_set / "features")
+
+
+# ----------------------------------------------------------------------------- the motion stream
+def square_clip(path, n=20, *, x=20, dx=0, dy=0, grow=0, size=(96, 72)):
+    """A textured square at ``x`` moving ``dx, dy`` pixels per frame (or growing ``grow`` px) on grey, H.264."""
+    from clips import write_clip
+
+    w, h = size
+    tex = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    frames = np.full((n, h, w, 3), 128, np.uint8)
+    for i in range(n):
+        s, x0, y0 = 16 + grow * i, x + dx * i, 16 + dy * i
+        frames[i, y0 : y0 + s, x0 : x0 + s] = tex[:s, :s]
+    return write_clip(path, frames)
+
+
+def test_motion_features_see_direction_growth_and_stillness(tmp_path):
+    from vidcap.features.flow import MotionFeatures, motion_features
+
+    stream = MotionFeatures(size=72, grid=2, gap=2)
+    assert stream.dim == 3 * 4 + 7 and stream.name == "flow-dis-s72-g2-d2"
+    moves = {"right": {"dx": 2}, "left": {"x": 60, "dx": -2}, "down": {"dy": 2}, "still": {}, "grow": {"grow": 1}}
+    rows = {}
+    for name, kw in moves.items():
+        f, _, mask, times = motion_features(square_clip(tmp_path / f"{name}.mp4", **kw), num_frames=6, stream=stream)
+        assert f.shape == (6, stream.dim) and f.dtype == np.float32 and mask.all()
+        assert np.all(np.diff(times) > 0)
+        rows[name] = f.mean(0)
+    vx = {k: v[0:12:3].sum() for k, v in rows.items()}  # the cells' mean x velocities, summed
+    vy = {k: v[1:12:3].sum() for k, v in rows.items()}
+    assert vx["right"] > 0.1 and vx["left"] < -0.1 and abs(vy["right"]) < 0.3 * vx["right"]
+    assert vy["down"] > 0.1 and abs(vx["down"]) < 0.3 * vy["down"]
+    assert abs(vx["still"]) < 0.02 and rows["still"][-1] < 0.1 * rows["right"][-1]
+    assert rows["grow"][14] + rows["grow"][17] > 0.05  # the affine fit's diagonal: d vx/dx + d vy/dy > 0
+
+
+def test_a_one_frame_video_has_no_motion_and_says_so(tmp_path):
+    from vidcap.errors import DataError
+    from vidcap.features.flow import extract_motion_many, motion_features
+
+    clip = square_clip(tmp_path / "still.mp4", n=1)
+    with pytest.raises(DataError, match=r"still.mp4 has only 1 frame: .*at least 2 frames"):
+        motion_features(clip, num_frames=4)
+    summary = extract_motion_many([clip], tmp_path / "store", num_frames=4, workers=0)
+    assert len(summary.failed) == 1 and "only 1 frame" in summary.failures[0]
+
+
+def test_motion_store_keys_every_parameter(tmp_path):
+    from vidcap.features.flow import MotionFeatures, extract_motion_many
+
+    clip = square_clip(tmp_path / "a.mp4")
+    first = extract_motion_many([clip], tmp_path / "store", num_frames=5, workers=0)
+    again = extract_motion_many([clip], tmp_path / "store", num_frames=5, workers=0)
+    assert len(first.ok) == 1 and again.skipped == 1
+    record = json.loads((tmp_path / "store" / "a.json").read_text())
+    assert record["params"]["backbone"] == "flow-dis-s96-g4-d2" and record["params"]["weights"].startswith("opencv-")
+    assert record["flow"] == {"method": "dis", "size": 96, "grid": 4, "gap": 2}
+    other = extract_motion_many([clip], tmp_path / "store", num_frames=5, workers=0, stream=MotionFeatures(gap=1))
+    assert other.skipped == 0  # another gap: computed again
+    assert np.load(tmp_path / "store" / "a.npy").shape == (5, 55)
+
+
+def test_flow_options_without_the_motion_stream_are_refused():
+    from vidcap.config import CaptionTrainConfig
+    from vidcap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"flow_grid=3 needs the motion stream: add flow=True"):
+        CaptionTrainConfig(flow_grid=3)
+    cfg = CaptionTrainConfig(flow=True, flow_gap=1)
+    assert cfg.flow_params() == {"method": "dis", "size": 96, "grid": 4, "gap": 1}
+    assert CaptionTrainConfig().flow_params() is None
+    with pytest.raises(ConfigError, match="flow_size=0"):
+        CaptionTrainConfig(flow=True, flow_size=0)
+
+
+def test_a_flow_checkpoint_captions_moving_videos_and_refuses_a_single_frame(tmp_path):
+    from vidcap.data.vocab import Vocabulary
+    from vidcap.features.flow import MotionFeatures
+    from vidcap.io.checkpoints import save_checkpoint
+    from vidcap.models.s2vt import S2VT, S2VTConfig
+    from vidcap.tasks.caption import make_checkpoint
+
+    stream = MotionFeatures(size=72, grid=2)
+    vocab = Vocabulary(["a", "square", "moves"])
+    torch.manual_seed(0)
+    model = S2VT(S2VTConfig(vocab_size=len(vocab), feature_dim=1280 + stream.dim, hidden=16, max_words=5,
+                            project=False))
+    path = save_checkpoint(make_checkpoint(model, vocab, backbone="mobilenet_v2", num_frames=4, beam_size=1,
+                                           flow=stream.to_dict()), tmp_path / "flow.pt")
+    cap = Captioner.load(path, backend="torch")
+    assert cap.flow == stream.to_dict()
+    moving, still = square_clip(tmp_path / "moving.mp4", dx=2), square_clip(tmp_path / "one.mp4", n=1)
+    assert isinstance(cap.caption(moving)[0].caption, str)
+    with pytest.raises(DataError, match=r"one.mp4 has only 1 frame: this model reads motion"):
+        cap.caption(still)
+    recorded = cap.caption([moving, still], errors="record")
+    assert recorded[0].error is None and "only 1 frame" in recorded[1].error

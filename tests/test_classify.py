@@ -343,6 +343,18 @@ def test_sliding_windows_count_and_timestamps(dataset, runs, tmp_path):
     assert d["label"] == res.label and len(d["windows"]) == len(starts)
 
 
+def test_classifier_says_when_a_video_is_not_from_its_training_data(dataset, runs, tmp_path):
+    from clips import photo_video
+
+    held_out = sorted((dataset / "test").rglob("*.mp4"))[::4]
+    for r in classify(held_out, Path(runs["pool"].out_dir), window=T):
+        assert r.in_domain is True and r.warning is None, (r.video, r.domain_distance)
+    (r,) = classify(photo_video(tmp_path / "cat.mp4", "chelsea", n=12, size=(64, 64), fps=10),
+                    Path(runs["pool"].out_dir), window=T)
+    assert r.in_domain is False and r.domain_distance > 1.0
+    assert "out of the classifier's domain" in r.warning and r.to_dict()["in_domain"] is False
+
+
 @pytest.mark.slow
 def test_annotated_video_and_gif(dataset, runs, tmp_path):
     from vidcap.io import probe

@@ -138,19 +138,24 @@ def test_haar_and_mtcnn_agree_on_the_astronaut(astronaut, astronaut_face):
         get_detector("yolo")
 
 
-def test_tentative_tracks_need_consecutive_hits():
-    tr = IoUTracker(min_hits=2, max_age=5)
+def test_tentative_tracks_need_hits_and_ids_have_no_gaps():
+    tr = IoUTracker(min_hits=3, max_age=2)
     (t1,) = tr.update(np.array([[0, 0, 40, 40]]))
-    assert not t1.confirmed
-    tr.update(np.zeros((0, 4)))  # one miss kills a tentative track
-    (t2,) = tr.update(np.array([[0, 0, 40, 40]]))
-    assert t2.id != t1.id and not t2.confirmed
-    (t3,) = tr.update(np.array([[2, 1, 42, 41]]))
-    assert t3.id == t2.id and t3.confirmed
-    for _ in range(5):  # a confirmed track survives max_age misses
+    assert not t1.confirmed and t1.id == 0  # no id while tentative
+    tr.update(np.zeros((0, 4)))  # a miss is forgiven (up to max_age)
+    (t2,) = tr.update(np.array([[1, 0, 41, 40]]))
+    assert t2 is t1 and not t2.confirmed
+    for _ in range(3):  # longer than max_age: the tentative track is gone, it never got an id
         tr.update(np.zeros((0, 4)))
+    (t3,) = tr.update(np.array([[0, 0, 40, 40]]))
+    assert t3 is not t1 and t3.id == 0
+    tr.update(np.array([[2, 1, 42, 41]]))
     (t4,) = tr.update(np.array([[2, 1, 42, 41]]))
-    assert t4.id == t2.id
+    assert t4 is t3 and t4.confirmed and t4.id == 1  # the first confirmed track is 1, whatever came before
+    for _ in range(2):  # a confirmed track survives max_age misses
+        tr.update(np.zeros((0, 4)))
+    (t5,) = tr.update(np.array([[2, 1, 42, 41]]))
+    assert t5.id == 1
 
 
 def test_tracker_keeps_ids_when_boxes_move_and_reorder():
@@ -252,12 +257,9 @@ def test_pan_and_zoom_over_the_astronaut_keeps_one_face_id(tmp_path, astronaut):
     assert len({s.frame for s in astro}) >= 18  # one id from the first frames to the last
     assert astro[0].frame <= 2 and astro[-1].frame >= 36
     assert summary["faces"][str(main)]["dominant"] == "happy"
-    for other in set(counts) - {main}:  # Haar may fire briefly on the background, never on her face
-        assert counts[other] <= 3
-        for s in result.samples:
-            if s.face_id == other:
-                same_frame = [a.box for a in astro if a.frame == s.frame]
-                assert all(iou_matrix([s.box], [b])[0, 0] == 0 for b in same_frame)
+    # Haar fires for a few frames on the background (frames 12-14 at every=1, labelled sad); such a
+    # track never reaches CONFIRM_SECONDS of detections, so it is nowhere: one face, numbered 1.
+    assert list(summary["faces"]) == ["1"]
     boxes = np.array([s.box for s in astro])
     widths = boxes[:, 2] - boxes[:, 0]
     # The camera zooms in 0.9 / 0.55 = 1.64x over the clip; Haar's boxes grow in steps of its

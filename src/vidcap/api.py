@@ -22,9 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "backbones", "caption", "classify", "describe", "emotions", "evaluate_caption", "evaluate_classify",
     "evaluate_retrieval", "extract", "extract_many", "inbetween", "index", "interpolate", "iter_frames",
-    "library_check", "library_list", "library_remove", "load_captioner", "load_classifier", "probe", "sample_frames",
-    "score_captions", "search", "subtitles", "synth", "train_caption", "train_classify", "train_emotions",
-    "train_retrieval", "transcribe", "write_video",
+    "library_check", "library_list", "library_remove", "load_captioner", "load_classifier", "ocr", "probe",
+    "sample_frames", "score_captions", "search", "shots", "subtitles", "synth", "tag", "train_caption",
+    "train_classify", "train_emotions", "train_retrieval", "transcribe", "write_video",
 ]
 
 RETRIEVAL_MODES = ("learned", "caption", "hybrid")
@@ -74,12 +74,18 @@ def extract(path, *, backbone: str = "mobilenet_v2", num_frames: int | None = 80
 
 def extract_many(inputs, out_dir, *, backbone: str = "mobilenet_v2", num_frames: int | None = 80,
                  fps: float | None = None, short: str = "pad", workers: int | None = None, backend: str = "auto",
-                 progress=None) -> results.ExtractSummary:
-    """Features of many videos (files, folders, ``.txt`` lists) into a resumable feature store."""
-    from vidcap.features.pipeline import extract_many as run
+                 engine: str = "local", address: str | None = None, progress=None) -> results.ExtractSummary:
+    """Features of many videos (files, folders, ``.txt`` lists) into a resumable feature store.
 
+    ``engine="ray"``: decode and run the backbone on a Ray cluster (``address``, default
+    ``RAY_ADDRESS`` or a local one; ``workers``: backbone actors; inputs may be object-store
+    URIs); the store is the same (see docs/scale.md)."""
+    from vidcap.features.pipeline import extract_many as run
+    from vidcap.scale.ray import RayRunner, uses_ray
+
+    runner = RayRunner(address, workers) if uses_ray(engine) else None
     return run(inputs, out_dir, backbone=backbone, num_frames=num_frames, fps=fps, short=short, workers=workers,
-               backend=backend, progress=progress)
+               backend=backend, runner=runner, progress=progress)
 
 
 def backbones() -> list[results.BackboneInfo]:
@@ -111,8 +117,17 @@ def load_captioner(model=None):
 
 
 def caption(videos, *, model=None, beam_size: int | None = None, length_penalty: float | None = None,
-            errors: str = "raise", progress=None) -> list[results.CaptionResult]:
-    """A sentence per video (files, folders, ``.txt`` lists); ``model`` None: the bundled model."""
+            errors: str = "raise", engine: str = "local", address: str | None = None,
+            progress=None) -> list[results.CaptionResult]:
+    """A sentence per video (files, folders, ``.txt`` lists); ``model`` None: the bundled model.
+    ``engine="ray"``: on a Ray cluster at ``address`` (inputs may be object-store URIs)."""
+    from vidcap.scale.ray import uses_ray
+
+    if uses_ray(engine):
+        from vidcap.scale.ray import caption as on_ray
+
+        return on_ray(videos, model=model, beam_size=beam_size, length_penalty=length_penalty, errors=errors,
+                      address=address, progress=progress)
     from vidcap.tasks.caption import Captioner
 
     captioner = model if isinstance(model, Captioner) else Captioner.load(model)
@@ -128,23 +143,26 @@ def score_captions(refs, preds, *, metrics=CAPTION_METRICS, tokenize: str = "ptb
 
 
 def train_caption(corpus, out_dir, *, features=None, videos=None, splits=None, resume: bool = False,
-                  threads: int | None = None, progress=None, stop_after: int | None = None,
+                  threads: int | None = None, progress=None, stop_after: int | None = None, nproc: int = 1,
                   **options) -> results.TrainResult:
-    """Train an S2VT captioner; ``options``: :class:`vidcap.config.CaptionTrainConfig` fields."""
+    """Train an S2VT captioner; ``options``: :class:`vidcap.config.CaptionTrainConfig` fields;
+    ``nproc``: processes (DistributedDataParallel; ``batch_size`` is the global batch)."""
     from vidcap.train.caption import train_caption as run
 
     return run(corpus, out_dir, features=features, videos=videos, splits=splits, resume=resume, threads=threads,
-               progress=progress, stop_after=stop_after, **options)
+               progress=progress, stop_after=stop_after, nproc=nproc, **options)
 
 
 def evaluate_caption(model, corpus, *, features=None, videos=None, splits=None, split: str = "test",
                      beam_size: int | None = None, length_penalty: float | None = None, metrics=CAPTION_METRICS,
-                     tokenize: str = "ptb", out_dir=None, progress=None) -> results.CaptionEvaluation:
-    """Caption one split of a corpus with a model and score it (COCO caption metrics)."""
+                     tokenize: str = "ptb", out_dir=None, cache_dir=None, progress=None) -> results.CaptionEvaluation:
+    """Caption one split of a corpus with a model and score it (COCO caption metrics); from ``videos``,
+    features are extracted (into ``cache_dir``) only for that split's videos."""
     from vidcap.train.caption import evaluate_caption as run
 
     return run(model, corpus, features=features, videos=videos, splits=splits, split=split, beam_size=beam_size,
-               length_penalty=length_penalty, metrics=metrics, tokenize=tokenize, out_dir=out_dir, progress=progress)
+               length_penalty=length_penalty, metrics=metrics, tokenize=tokenize, out_dir=out_dir,
+               cache_dir=cache_dir, progress=progress)
 
 
 # --------------------------------------------------------------------------- classification
@@ -165,15 +183,17 @@ def classify(videos, model, *, window: int = 16, stride: int = 8, top_k: int = 5
 
 
 def train_classify(dataset, out_dir, *, videos_dir=None, cache_dir=None, resume: bool = False, progress=None,
-                   stop_after: int | None = None, workers: int = 0, **options) -> results.TrainResult:
-    """Train a video classifier; ``options``: :class:`vidcap.config.ClassifyConfig` fields."""
+                   stop_after: int | None = None, workers: int = 0, nproc: int = 1,
+                   **options) -> results.TrainResult:
+    """Train a video classifier; ``options``: :class:`vidcap.config.ClassifyConfig` fields; ``nproc``: as for
+    :func:`train_caption`."""
     from vidcap.data.folders import load_dataset
     from vidcap.train.classify import train_classify as run
 
     data = load_dataset(dataset, videos_dir=videos_dir) if isinstance(dataset, (str, bytes)) or hasattr(
         dataset, "__fspath__") else dataset
     return run(data, out_dir, cache_dir=cache_dir, resume=resume, progress=progress, stop_after=stop_after,
-               workers=workers, **options)
+               workers=workers, nproc=nproc, **options)
 
 
 def evaluate_classify(model, dataset, *, split: str = "test", videos_dir=None, cache_dir=None, confusion_png=None,
@@ -190,7 +210,7 @@ def evaluate_classify(model, dataset, *, split: str = "test", videos_dir=None, c
 # --------------------------------------------------------------------------- emotions
 def emotions(source, *, output=None, timeline=None, plot=None, detector: str = "haar", model: str = "fer",
              backend: str = "onnx", every: int = 1, smoothing: float = 0.5, margin: float = 0.1,
-             forget_after: float = 1.0, min_hits: int = 2, max_frames: int | None = None, on_frame=None,
+             forget_after: float = 1.0, min_hits: int | None = None, max_frames: int | None = None, on_frame=None,
              progress=None) -> results.EmotionTimeline:
     """Track every face's emotions through a video (or a webcam index such as 0)."""
     from vidcap.tasks.emotions import analyze
@@ -215,32 +235,47 @@ def _interpolation_config(flow, preset, flow_scale, cut_mode, warp):
     return InterpolationConfig(flow=flow, preset=preset, flow_scale=flow_scale, cut_mode=cut_mode, warp=warp)
 
 
-def interpolate(video, out, *, factor: int = 2, mode: str = "slowmo", flow: str = "dis", preset: str = "medium",
-                flow_scale: float = 0.5, cut_mode: str = "duplicate", warp: str = "cubic", crf: float = 18,
-                progress=None) -> results.InterpolationResult:
-    """Slow motion (``mode="slowmo"``) or ``factor`` times the frame rate (``"fps"``, audio kept)."""
+def interpolate(video, out, *, factor: int = 2, mode: str = "slowmo", method: str = "auto", flow: str = "dis",
+                preset: str = "medium", flow_scale: float = 0.5, cut_mode: str = "duplicate", warp: str = "cubic",
+                crf: float = 18, lossless: bool = False, progress=None) -> results.InterpolationResult:
+    """Slow motion (``mode="slowmo"``) or ``factor`` times the frame rate (``"fps"``, audio kept).
+
+    ``method``: ``"rife"``, ``"dis"``, ``"blend"`` or ``"auto"`` (RIFE on a GPU when its weights are installed, else DIS);
+    ``lossless``: store the exact RGB frames (libx264rgb / FFV1) instead of 4:2:0 H.264."""
     from vidcap.tasks.interpolate import interpolate_video
 
-    return interpolate_video(video, out, factor, mode, config=_interpolation_config(flow, preset, flow_scale, cut_mode,
-                                                                                    warp), crf=crf, progress=progress)
+    return interpolate_video(video, out, factor, mode, method=method,
+                             config=_interpolation_config(flow, preset, flow_scale, cut_mode, warp), crf=crf,
+                             lossless=lossless, progress=progress)
 
 
-def inbetween(first, last, out, *, num_frames: int = 14, fps: float = 8, flow: str = "dis", preset: str = "medium",
-              flow_scale: float = 0.5, cut_mode: str = "duplicate", warp: str = "cubic") -> results.InbetweenResult:
-    """The frames between two images, written with them as a GIF, a video or a folder of PNGs."""
+def inbetween(first, last, out, *, num_frames: int = 14, fps: float = 8, method: str = "auto", flow: str = "dis",
+              preset: str = "medium", flow_scale: float = 0.5, cut_mode: str = "duplicate",
+              warp: str = "cubic") -> results.InbetweenResult:
+    """The frames between two images, written with them as a GIF, a video or a folder of PNGs
+    (``method`` as in :func:`interpolate`)."""
     from vidcap.tasks.interpolate import inbetween_files
 
-    return inbetween_files(first, last, out, num_frames=num_frames, fps=fps,
+    return inbetween_files(first, last, out, num_frames=num_frames, fps=fps, method=method,
                            config=_interpolation_config(flow, preset, flow_scale, cut_mode, warp))
 
 
 # --------------------------------------------------------------------------- search
-def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True,
-          progress=None) -> results.IndexSummary:
-    """Add videos to a searchable library (created when missing); each video is processed once."""
+def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True, tags: bool = True,
+          ocr: bool = False, engine: str = "local", address: str | None = None, progress=None) -> results.IndexSummary:
+    """Add videos to a searchable library (created when missing); each video is processed once.
+    ``tags``: each shot's ImageNet object tags; ``ocr``: each shot's on-screen text (``vidcap[ocr]``).
+    ``engine="ray"``: on a Ray cluster at ``address`` (the library on a folder every node reaches)."""
+    from vidcap.scale.ray import uses_ray
     from vidcap.tasks.search import index as run
 
-    return run(inputs, library, model=model, caption_model=caption_model, transcripts=transcripts, progress=progress)
+    if uses_ray(engine):
+        from vidcap.scale.ray import index as run_ray
+
+        return run_ray(inputs, library, model=model, caption_model=caption_model, transcripts=transcripts,
+                       address=address, progress=progress)
+    return run(inputs, library, model=model, caption_model=caption_model, transcripts=transcripts, tags=tags, ocr=ocr,
+               progress=progress)
 
 
 def search(query: str, library, *, k: int = 10, mode: str = "learned", model=None, sheet=None) -> results.SearchResult:
@@ -272,12 +307,13 @@ def library_remove(keys, library) -> list[str]:
 
 
 def train_retrieval(corpus, out_dir, *, features=None, videos=None, splits=None, resume: bool = False, progress=None,
-                    stop_after: int | None = None, **options) -> results.TrainResult:
-    """Train the joint video-text embedding; ``options``: :class:`vidcap.config.RetrievalTrainConfig` fields."""
+                    stop_after: int | None = None, nproc: int = 1, **options) -> results.TrainResult:
+    """Train the joint video-text embedding; ``options``: :class:`vidcap.config.RetrievalTrainConfig` fields;
+    ``nproc``: as for :func:`train_caption`."""
     from vidcap.train.retrieval import train_retrieval as run
 
     return run(corpus, out_dir, features=features, videos=videos, splits=splits, resume=resume, progress=progress,
-               stop_after=stop_after, **options)
+               stop_after=stop_after, nproc=nproc, **options)
 
 
 def evaluate_retrieval(corpus, library, *, splits=None, split: str = "test", videos=None, model=None,
@@ -300,23 +336,71 @@ def transcribe(video, *, model=None, language: str | None = "en", beam_size: int
 
 def subtitles(video, output=None, *, burn=None, model=None, language: str | None = "en", beam_size: int = 5,
               max_chars: int = 42, max_lines: int = 2, min_duration: float = 1.0, max_duration: float = 7.0,
-              progress=None) -> results.Subtitles:
-    """Speech subtitles: write ``output`` (.srt/.vtt) and a subtitled copy ``burn``."""
+              engine: str = "local", address: str | None = None, progress=None) -> results.Subtitles:
+    """Speech subtitles: write ``output`` (.srt/.vtt) and a subtitled copy ``burn``. ``engine="ray"``:
+    every video of ``video`` (files, folders, lists) on a Ray cluster, each into ``output/<name>.srt``;
+    returns a list then."""
+    from vidcap.scale.ray import uses_ray
     from vidcap.tasks.subtitles import subtitles as run
 
+    if uses_ray(engine):
+        from vidcap.errors import ConfigError
+        from vidcap.scale.ray import per_video
+
+        if burn is not None:
+            raise ConfigError("--burn writes one video; use it with --engine local")
+        options = {"model": model, "language": language, "beam_size": beam_size, "max_chars": max_chars,
+                   "max_lines": max_lines, "min_duration": min_duration, "max_duration": max_duration}
+        return per_video("subtitles", video, output, options, suffix=".srt", address=address, progress=progress)
     return run(video, output, burn=burn, model=model, language=language, beam_size=beam_size, max_chars=max_chars,
                max_lines=max_lines, min_duration=min_duration, max_duration=max_duration, progress=progress)
 
 
-def describe(video, *, window: float = 5.0, model=None, speech: bool = True, speech_model=None,
+def describe(video, *, window: float = 5.0, shots: bool = True, model=None, speech: bool = True, speech_model=None,
              language: str | None = "en", beam_size: int | None = None, max_chars: int = 42, max_lines: int = 2,
-             min_duration: float = 1.0, max_duration: float = 7.0, output=None,
-             progress=None) -> results.Description:
-    """Timed visual captions (one per window) merged with the speech; ``model``: as for :func:`caption`."""
+             min_duration: float = 1.0, max_duration: float = 7.0, output=None, engine: str = "local",
+             address: str | None = None, progress=None) -> results.Description:
+    """Timed visual captions (one per shot longer than ``window``, else per window; ``shots=False``:
+    per window) merged with the speech; ``model``: as for :func:`caption`.
+    ``engine="ray"``: every video of ``video`` on a Ray cluster, each into ``output/<name>.json``; returns a list then."""
+    from vidcap.scale.ray import uses_ray
     from vidcap.tasks.caption import Captioner
     from vidcap.tasks.subtitles import describe as run
 
+    if uses_ray(engine):
+        from vidcap.scale.ray import per_video
+
+        options = {"window": window, "shots": shots, "model": model, "speech": speech, "speech_model": speech_model,
+                   "language": language, "beam_size": beam_size, "max_chars": max_chars, "max_lines": max_lines,
+                   "min_duration": min_duration, "max_duration": max_duration}
+        return per_video("describe", video, output, options, suffix=".json", address=address, progress=progress)
+
     loaded = model if isinstance(model, Captioner) else None
-    return run(video, window=window, model=None if loaded else model, captioner=loaded, speech=speech, speech_model=speech_model, language=language,
+    return run(video, window=window, shots=shots, model=None if loaded else model, captioner=loaded, speech=speech,
+               speech_model=speech_model, language=language,
                beam_size=beam_size, max_chars=max_chars, max_lines=max_lines, min_duration=min_duration,
                max_duration=max_duration, output=output, progress=progress)
+
+
+# --------------------------------------------------------------------------- shots, object tags, on-screen text
+def shots(video, *, detector: str = "adaptive", threshold: float | None = None, min_shot: float = 0.5,
+          progress=None) -> results.ShotList:
+    """The shots of a video (PySceneDetect's ``adaptive`` or ``content`` detector): frames and seconds."""
+    from vidcap.features.shots import detect_shots
+
+    return detect_shots(video, detector=detector, threshold=threshold, min_shot=min_shot, progress=progress)
+
+
+def tag(videos, *, top_k: int = 5, keyframes: int = 3, detector: str = "adaptive", errors: str = "raise",
+        progress=None) -> list:
+    """ImageNet object tags of each video, per shot and overall (EfficientNet-Lite0, offline)."""
+    from vidcap.tasks.tags import tag as run
+
+    return run(videos, top_k=top_k, keyframes=keyframes, detector=detector, errors=errors, progress=progress)
+
+
+def ocr(video, *, min_score: float = 0.5, detector: str = "adaptive", progress=None) -> results.OcrResult:
+    """The on-screen text of each shot of a video, read on its middle frame (``vidcap[ocr]``)."""
+    from vidcap.tasks.ocr import ocr as run
+
+    return run(video, min_score=min_score, detector=detector, progress=progress)

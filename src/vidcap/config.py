@@ -37,6 +37,10 @@ class Config:
                 raise ConfigError(f"{k}={v} must be a positive integer")
 
 
+FLOW_METHODS = ("dis", "farneback")  # vidcap.features.flow.FLOW_METHODS (this module imports nothing heavy)
+FLOW_DEFAULTS = {"flow_method": "dis", "flow_size": 96, "flow_grid": 4, "flow_gap": 2}
+
+
 @dataclass
 class CaptionTrainConfig(Config):
     """S2VT training; the defaults are the seed's (Adam 1e-4, batch 32, 100 epochs, h 512, 20 words)."""
@@ -46,11 +50,17 @@ class CaptionTrainConfig(Config):
     lr: float = option(1e-4, "Adam learning rate (seed: 1e-4)")
     hidden: int = option(512, "LSTM size and word-embedding size (seed: 512)")
     max_words: int = option(20, "word steps including <eos> (seed: 20)")
-    variant: str = option("s2vt", "s2vt: the seed's fig 5.3; encdec: fig 5.4 (LSTM1's final state starts LSTM2)",
-                          choices=("s2vt", "encdec"))
+    variant: str = option("s2vt", "s2vt: the seed's fig 5.3; encdec: fig 5.4 (LSTM1's final state starts LSTM2); "
+                          "attention: encdec whose decoder attends over the frames at every word",
+                          choices=("s2vt", "encdec", "attention"))
     cell: str = option("lstm", "recurrent cell", choices=("lstm", "gru"))
-    dropout: float = option(0.0, "dropout on the projected frames, embeddings and outputs")
+    project: bool = option(True, "map each frame to the LSTM size with a linear layer first (the seed's encode_W); "
+                           "off: LSTM1 reads the features themselves")
+    normalize: bool = option(False, "standardise every feature dimension with the training features' mean and std")
+    dropout: float = option(0.0, "dropout on the frames, embeddings and outputs")
     min_count: int = option(1, "keep words seen at least this often in the training captions")
+    captions_per_video: int = option(1, "reference captions of each training video per epoch, drawn at random "
+                                     "without repeats (seed: 1)")
     grad_clip: float = option(5.0, "clip the gradient norm to this (0: off)")
     patience: int = option(0, "stop after this many epochs without a better validation CIDEr (0: never)")
     val_beam_size: int = option(1, "beam size of the per-epoch validation CIDEr")
@@ -59,13 +69,36 @@ class CaptionTrainConfig(Config):
     length_penalty: float = option(0.0, "default beam ranking stored in the checkpoint: log p / length**penalty")
     backbone: str = option("mobilenet_v2", "feature backbone when extracting from --videos (see `vidcap backbones`)")
     num_frames: int = option(80, "frames sampled per video when extracting from --videos (seed: 80)")
+    flow: bool = option(False, "add the motion stream: optical flow from each sampled frame to one a few frames "
+                        "later, pooled on a grid, joined to the frame's features")
+    flow_method: str | None = option(None, "optical flow of the motion stream (default dis)", choices=FLOW_METHODS)
+    flow_size: int | None = option(None, "short side (pixels) of the frames the flow is computed on (default 96)")
+    flow_grid: int | None = option(None, "the flow is pooled on a grid of this many cells per side (default 4)")
+    flow_gap: int | None = option(None, "frames between the two frames of each flow (default 2)")
 
     def __post_init__(self):
-        self._positive("epochs", "batch_size", "hidden", "max_words", "val_beam_size", "beam_size", "num_frames")
+        self._positive("epochs", "batch_size", "hidden", "max_words", "val_beam_size", "beam_size", "num_frames",
+                       "captions_per_video")
         if self.lr <= 0:
             raise ConfigError(f"lr={self.lr} must be positive")
         if self.patience < 0 or self.min_count < 1:
             raise ConfigError(f"patience={self.patience} must be >= 0 and min_count={self.min_count} >= 1")
+        for name, default in FLOW_DEFAULTS.items():
+            if not self.flow and getattr(self, name) is not None:
+                raise ConfigError(f"{name}={getattr(self, name)!r} needs the motion stream: add flow=True "
+                                  f"(--flow) or drop {name}")
+            if self.flow and getattr(self, name) is None:
+                setattr(self, name, default)
+        if self.flow:
+            self._positive("flow_size", "flow_grid", "flow_gap")
+            if self.flow_method not in FLOW_METHODS:
+                raise ConfigError(f"flow_method={self.flow_method!r} is not one of {FLOW_METHODS}")
+
+    def flow_params(self) -> dict | None:
+        """The motion stream's parameters (:class:`vidcap.features.flow.MotionFeatures`), None without one."""
+        if not self.flow:
+            return None
+        return {"method": self.flow_method, "size": self.flow_size, "grid": self.flow_grid, "gap": self.flow_gap}
 
 
 CLASSIFY_MODELS = ("pool", "lstm", "r2plus1d", "two-stream")

@@ -31,6 +31,12 @@ def cache_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def cuda_available() -> bool:
+    """Whether torch can use a CUDA GPU; without an NVIDIA driver on this machine
+    (``/proc/driver/nvidia``) the answer is no and torch is not imported to find out."""
+    import sys
+
+    if "torch" not in sys.modules and not Path("/proc/driver/nvidia/version").exists():
+        return False
     import torch
 
     return torch.cuda.is_available()

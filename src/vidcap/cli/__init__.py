@@ -15,7 +15,8 @@ import sys
 from vidcap.errors import VidcapError
 
 # Modules that add commands; each one owns its own part of the command line.
-MODULES = ["video", "synth", "caption", "classify", "emotions", "interpolate", "subtitles", "search", "serve"]
+MODULES = ["video", "synth", "caption", "classify", "emotions", "interpolate", "subtitles", "search", "tags",
+           "serve"]
 
 EPILOG = """examples:
   vidcap caption video.mp4                       # a sentence per video, bundled model
@@ -28,6 +29,7 @@ EPILOG = """examples:
   vidcap emotions face.mp4 -o annotated.mp4 --timeline faces.csv
   vidcap interpolate video.mp4 --factor 4 -o slowmo.mp4
   vidcap index videos/ --library lib && vidcap search "a red circle moves left" --library lib
+  vidcap tag clip.mp4                            # ImageNet objects per shot; also: vidcap shots, vidcap ocr
   vidcap subtitles talk.mp4 -o talk.srt
 
 every command has --help with more examples. --json prints strict JSON (a list for

@@ -2,7 +2,18 @@
 from __future__ import annotations
 
 from vidcap import api
-from vidcap.cli.common import FMT, Bars, add_config, add_quiet, arg, given, show, single_file
+from vidcap.cli.common import (
+    FMT,
+    Bars,
+    add_config,
+    add_engine,
+    add_nproc,
+    add_quiet,
+    arg,
+    given,
+    show,
+    single_file,
+)
 from vidcap.config import CaptionTrainConfig
 
 CAPTION_EXAMPLES = """examples:
@@ -11,7 +22,8 @@ CAPTION_EXAMPLES = """examples:
   vidcap caption clip.mp4 --model runs/msvd
 Without --model the bundled model is used: it was trained on vidcap's generated
 video world (coloured shapes that move, bounce, grow, ...), so it describes only that
-world's vocabulary. Train your own with `vidcap train caption`. Each caption is
+world's vocabulary; on other videos it says so (a warning on stderr, "in_domain": false
+in the JSON). Train your own with `vidcap train caption`. Each caption is
 printed as soon as its video is done; a video that cannot be read is reported and
 the others are still captioned (exit status 1).
 """
@@ -52,6 +64,7 @@ def register(commands, train, evaluate) -> None:
     arg(p, api.caption, "model", help="checkpoint file or training run folder (default: the bundled model)")
     arg(p, api.caption, "beam_size", type=int, help="1 = greedy; default: the model's (3 for the bundled one)")
     arg(p, api.caption, "length_penalty", type=float, help="beam ranking: log p / length**penalty; default: the model's")
+    add_engine(p, api.caption)
     add_quiet(p)
     p.set_defaults(run=run_caption)
 
@@ -61,6 +74,7 @@ def register(commands, train, evaluate) -> None:
     add_config(p, CaptionTrainConfig)
     p.add_argument("--resume", action="store_true", help="continue <out-dir>/last.pt with the run's options")
     arg(p, api.train_caption, "threads", type=int, help="torch threads (default: torch's; 1 suits small models)")
+    add_nproc(p, api.train_caption)
     add_quiet(p)
     p.set_defaults(run=run_train)
 
@@ -111,9 +125,10 @@ def run_caption(args) -> int:
         if one:  # a single video: print just its sentence
             bars.items_on = False
         results = api.caption(args.videos, model=args.model, beam_size=args.beam_size,
-                              length_penalty=args.length_penalty, errors="raise" if one else "record", progress=bars)
+                              length_penalty=args.length_penalty, errors="raise" if one else "record",
+                              engine=args.engine, address=args.address, progress=bars)
     if one and not (args.json or args.quiet):
-        print(results[0].caption)
+        print(results[0].caption)  # an out-of-domain warning went to stderr with the progress
         return 0
     return show(results, args, many=True, printed=True)
 
@@ -122,7 +137,7 @@ def run_train(args) -> int:
     with Bars(args) as bars:
         result = api.train_caption(args.corpus, args.out_dir, features=args.features, videos=args.videos,
                                    splits=args.splits, resume=args.resume, threads=args.threads, progress=bars,
-                                   **given(args, CaptionTrainConfig))
+                                   nproc=args.nproc, **given(args, CaptionTrainConfig))
     return show(result, args)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from vidcap import api
-from vidcap.cli.common import FMT, Bars, add_config, add_quiet, arg, given, show, single_file
+from vidcap.cli.common import FMT, Bars, add_config, add_nproc, add_quiet, arg, given, show, single_file
 from vidcap.config import ClassifyConfig
 
 CLASSIFY_EXAMPLES = """examples:
@@ -52,6 +52,7 @@ def register(commands, train, evaluate) -> None:
     arg(p, api.train_classify, "cache_dir", "--cache-dir", help="where inputs are cached (default DATASET/features)")
     add_config(p, ClassifyConfig)
     p.add_argument("--resume", action="store_true", help="continue <out-dir>/last.pt with the run's options")
+    add_nproc(p, api.train_classify)
     add_quiet(p)
     p.set_defaults(run=run_train)
 
@@ -81,7 +82,7 @@ def run_train(args) -> int:
     out_dir = args.out_dir or f"runs/classify-{options.get('model', ClassifyConfig().model)}"
     with Bars(args) as bars:
         result = api.train_classify(args.dataset, out_dir, videos_dir=args.videos_dir, cache_dir=args.cache_dir,
-                                    resume=args.resume, progress=bars, **options)
+                                    resume=args.resume, progress=bars, nproc=args.nproc, **options)
     return show(result, args)
 
 

@@ -46,6 +46,22 @@ def arg(p: argparse.ArgumentParser, fn, name: str, *flags: str, help: str, **kwa
     p.add_argument(*flags, dest=name, default=default, help=help + shown, **kwargs)
 
 
+def add_engine(p: argparse.ArgumentParser, fn) -> None:
+    """``--engine local|ray`` and ``--address``: where a batch command runs (the API's ``engine``/``address``)."""
+    arg(p, fn, "engine", choices=["local", "ray"],
+        help='local: this machine\'s processes; ray: a Ray cluster (pip install "vidcap[ray]"; see docs/scale.md)')
+    arg(p, fn, "address", help="the Ray cluster: host:6379, or auto for the one `ray start` began here "
+                               "(default: RAY_ADDRESS, else the cluster `ray start` began here, else a Ray "
+                               "instance on this machine for the command)")
+
+
+def add_nproc(p: argparse.ArgumentParser, fn) -> None:
+    """``--nproc``: training processes (DistributedDataParallel on this machine)."""
+    arg(p, fn, "nproc", type=int, help="training processes on this machine (DistributedDataParallel: gloo on CPUs); "
+                                       "--batch-size stays the global batch; several machines: torchrun, "
+                                       "see docs/scale.md")
+
+
 def add_config(p: argparse.ArgumentParser, cls, *, skip: tuple[str, ...] = ()) -> None:
     """One flag per field of a :mod:`vidcap.config` dataclass, with its help and default.
 
@@ -103,8 +119,11 @@ class Bars:
             if is_failure(event.item):
                 if self.notes_on:
                     self.write(f"vidcap: skipped {event.item.error}", sys.stderr)
-            elif self.items_on:
-                self.write(event.item.render(), sys.stdout)
+            else:
+                if self.items_on:
+                    self.write(event.item.render(), sys.stdout)
+                if self.notes_on:
+                    self.write(warning_of(event.item), sys.stderr)
         if event.message and self.notes_on:
             self.write(f"vidcap: {event.message}", sys.stderr)
         if not self.bars_on:
@@ -152,6 +171,15 @@ def is_failure(result) -> bool:
     return isinstance(result, Failure) or (isinstance(result, CaptionResult) and result.error is not None)
 
 
+def warning_of(result) -> str | None:
+    """The line a person must read beside a result: it is out of its model's domain (None: nothing to say)."""
+    warning = getattr(result, "warning", None)
+    if not warning:
+        return None
+    name = getattr(result, "video", None)
+    return f"vidcap: warning: {name}: {warning}" if name else f"vidcap: warning: {warning}"
+
+
 def errors_of(result) -> list[str]:
     """The errors of the inputs a result reports as failed."""
     if is_failure(result):
@@ -180,6 +208,8 @@ def show(result, args, *, many: bool = False, printed: bool = False) -> int:
                 print(text)
     if not printed and not getattr(args, "quiet", False):
         for item in items:
+            if not is_failure(item) and warning_of(item):
+                print(warning_of(item), file=sys.stderr)
             for e in errors_of(item):
                 print(f"vidcap: {'skipped' if is_failure(item) else 'failed:'} {e}", file=sys.stderr)
     return 1 if any(errors_of(i) for i in items) else 0

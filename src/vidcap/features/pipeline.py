@@ -60,6 +60,7 @@ def extract_many(
     workers: int | None = None,
     backend: str = "auto",
     pretrained: bool = True,
+    runner=None,
     progress: Callback | None = None,
 ) -> ExtractSummary:
     """Extract and store features of every video in ``inputs`` under ``out_dir``.
@@ -68,10 +69,12 @@ def extract_many(
     (0 decodes in this process). ``pretrained=False`` uses random weights (for
     timing only; recorded as such). ``progress`` gets an event per video. Returns an
     :class:`~vidcap.results.ExtractSummary`; failed videos are recorded there and in
-    the store, the others still finish.
+    the store, the others still finish. ``runner``: where the decoding and the backbone
+    run instead of here (:class:`vidcap.scale.ray.RayRunner`: a Ray cluster); the
+    store, its names, cache keys and records are the same.
     """
     started = time.perf_counter()
-    videos = find_videos(inputs)
+    videos = runner.find(inputs) if runner is not None else find_videos(inputs)
     if not videos:
         raise DataError(f"no videos found in {inputs!r}")
     if num_frames is None and fps is None:
@@ -79,7 +82,7 @@ def extract_many(
     workers = default_workers() if workers is None else workers
     if workers < 0:
         raise ConfigError(f"workers must be 0 or more, got {workers}")
-    if workers and len(videos) > 1:
+    if workers and len(videos) > 1 and runner is None:
         check_main_guard()  # before anything is written
 
     store = FeatureStore(out_dir)
@@ -92,7 +95,8 @@ def extract_many(
     summary = ExtractSummary(out_dir=str(store.root))
     todo = []
     for video, name in zip(videos, names):
-        if video.is_file() and store.is_current(name, video, params):
+        if (runner.is_current(store, name, video, params) if runner is not None
+                else video.is_file() and store.is_current(name, video, params)):
             summary.records.append(store.read_record(name))
             summary.skipped += 1
         else:
@@ -101,21 +105,26 @@ def extract_many(
     report(progress, "extract", summary.skipped, len(videos))
     job_args = (num_frames if fps is None else None, fps, short, engine.backbone.resize, engine.backbone.crop)
 
-    def finish(video: Path, name: str, clip, error):
+    def finish(video: Path, name: str, clip, error, feats=None, **hashes):
+        """Store one video's result; ``feats`` and ``hashes`` (digest, stat) when a runner computed them."""
         if error is not None:
             record = store.save_failure(name, video, params, error)
             log.warning("%s", error)
         else:
-            feats = np.zeros((len(clip.frames), engine.backbone.dim), dtype=np.float32)
-            if clip.mask.any():
-                feats[clip.mask] = engine(clip.frames[clip.mask])
+            if feats is None:
+                feats = np.zeros((len(clip.frames), engine.backbone.dim), dtype=np.float32)
+                if clip.mask.any():
+                    feats[clip.mask] = engine(clip.frames[clip.mask])
             features = Features(feats, clip.timestamps, clip.indices, clip.mask, backbone, str(video))
-            record = store.save_features(name, video, params, features, clip.info)
+            record = store.save_features(name, video, params, features, clip.info, **hashes)
         summary.records.append(record)
         report(progress, "extract", len(summary.records), len(videos), info={"failed": len(summary.failed)})
 
     try:
-        if workers == 0 or len(todo) <= 1:
+        if runner is not None:
+            if todo:
+                runner.run(todo, job_args, finish, engine=(backbone, backend, pretrained))
+        elif workers == 0 or len(todo) <= 1:
             for video, name in todo:
                 finish(video, name, *_decode_job(str(video), *job_args))
         else:

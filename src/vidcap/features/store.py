@@ -119,8 +119,11 @@ class FeatureStore:
             return names
 
     # -- status
-    def is_current(self, name: str, video: Path, params: Params) -> bool:
-        """True when ``name`` holds finished features of this exact file and parameters."""
+    def is_current(self, name: str, video: Path, params: Params, *, stat: dict | None = None) -> bool:
+        """True when ``name`` holds finished features of this exact file and parameters.
+
+        ``stat``: for an object-store input (a URI), its size and modification time,
+        compared instead of the file's (a changed object is processed again)."""
         record = self.read_record(name)
         if not record or record.get("status") != "ok" or record.get("params") != params.to_dict():
             return False
@@ -128,6 +131,8 @@ class FeatureStore:
             return False
         if record.get("array") != array_checksum(self.npy_path(name)):
             return False  # the .npy is missing, or not the one the record was written for
+        if stat is not None:
+            return record.get("stat") == stat
         if record.get("stat") == file_stat(video):
             return True
         # Touched or copied: compare contents.
@@ -135,9 +140,13 @@ class FeatureStore:
 
     # -- writes
     def save(self, name: str, video: Path, params: Params, array: np.ndarray, *, timestamps, indices, mask,
-             info=None, extra: dict | None = None) -> dict:
-        """Write ``<name>.npy`` (any dtype) then its record (atomically, in that order)."""
-        digest, stat = file_hash(video), file_stat(video)  # before anything is published
+             info=None, extra: dict | None = None, digest: str | None = None, stat: dict | None = None) -> dict:
+        """Write ``<name>.npy`` (any dtype) then its record (atomically, in that order).
+
+        ``digest``, ``stat``: the video's content hash and stat when the worker that
+        decoded it computed them (a cluster job; an object-store input)."""
+        if digest is None:
+            digest, stat = file_hash(video), file_stat(video)  # before anything is published
         save_npy(self.npy_path(name), array)
         record = {
             "name": name, "source": _source(video), "status": "ok", "error": None,
@@ -154,10 +163,11 @@ class FeatureStore:
         write_json(self.record_path(name), record)
         return record
 
-    def save_features(self, name: str, video: Path, params: Params, features, info=None) -> dict:
-        """Store a :class:`~vidcap.results.Features` (float32)."""
+    def save_features(self, name: str, video: Path, params: Params, features, info=None, **hashes) -> dict:
+        """Store a :class:`~vidcap.results.Features` (float32); ``hashes``: see :meth:`save`."""
         return self.save(name, video, params, features.features.astype(np.float32, copy=False),
-                         timestamps=features.timestamps, indices=features.indices, mask=features.mask, info=info)
+                         timestamps=features.timestamps, indices=features.indices, mask=features.mask, info=info,
+                         **hashes)
 
     def save_failure(self, name: str, video: Path, params: Params, error: str) -> dict:
         """Record a failed video (its old features, if any, are left in place but marked failed)."""
@@ -196,7 +206,10 @@ class FeatureStore:
 
 
 def _source(video: Path) -> str:
-    """The absolute path that names a video in its records (the link itself when it loops)."""
+    """The absolute path that names a video in its records (the link itself when it loops);
+    an object-store URI (a ``scheme://`` string) names itself."""
+    if isinstance(video, str) and "://" in video:
+        return video
     try:
         return str(Path(video).resolve())
     except (OSError, RuntimeError):

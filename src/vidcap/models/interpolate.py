@@ -1,8 +1,10 @@
 """Frame interpolation: bidirectional optical flow, warping to time t, occlusion-aware blending.
 
 Pure array algorithms (``estimate_flow``, ``interpolate_pair``, ``is_scene_cut``,
-``inbetween``) and the streaming ``interpolate_frames`` that holds only two frames
-at a time; reading and writing video files is :mod:`vidcap.tasks.interpolate`.
+``inbetween``), the uint8 wrapper of RIFE's network (``rife_pair``; the network is
+:mod:`vidcap.models.rife`) and the streaming ``interpolate_frames`` that holds only two
+frames at a time; loading RIFE's weights, reading and writing video files is
+:mod:`vidcap.tasks.interpolate`.
 
 Frames are ``(H, W, 3) uint8 [0, 255]`` RGB throughout; ``t`` is the time of a
 generated frame between ``a`` (t = 0) and ``b`` (t = 1).
@@ -34,7 +36,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -46,15 +48,17 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "InterpolationConfig",
+    "StreamStats",
+    "across_cut",
+    "blend_pair",
+    "check_factor",
     "estimate_flow",
+    "inbetween",
+    "interpolate_frames",
     "interpolate_pair",
     "interpolate_times",
     "is_scene_cut",
-    "inbetween",
-    "blend_pair",
-    "interpolate_frames",
-    "StreamStats",
-    "check_factor",
+    "rife_pair",
 ]
 
 _DIS_PRESETS = {
@@ -66,6 +70,9 @@ FLOW_METHODS = ("dis", "farneback")
 _WARPS = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
 CUT_MODES = ("duplicate", "blend")
 MODES = ("slowmo", "fps")
+METHODS = ("rife", "dis", "blend")  # how in-between frames are made: RIFE's network, DIS optical flow, a cross-fade
+# (a, b, times) -> (the frames at those times, whether a and b are different shots)
+PairFn = Callable[[np.ndarray, np.ndarray, list], tuple[list, bool]]
 MIN_FLOW_SIDE = 16  # frames smaller than this (either side) are cross-faded: DIS needs room for its patches
 
 
@@ -247,8 +254,18 @@ def _reliability(
 
 
 def _pair_flow(ga: np.ndarray, gb: np.ndarray, cfg: InterpolationConfig) -> _PairFlow:
-    kw = dict(flow=cfg.flow, preset=cfg.preset, patch_stride=cfg.patch_stride,
-              refinement_iterations=cfg.refinement_iterations)
+    """The flows of a pair of grey frames; the last two pairs are remembered, so a cut check
+    followed by the interpolation of the same pair computes the flow once."""
+    return _pair_flow_of(ga.tobytes(), gb.tobytes(), ga.shape, cfg.flow, cfg.preset, cfg.patch_stride,
+                         cfg.refinement_iterations)
+
+
+@functools.lru_cache(maxsize=2)
+def _pair_flow_of(a_bytes: bytes, b_bytes: bytes, shape: tuple[int, int], flow: str, preset: str,
+                  patch_stride: int | None, refinement_iterations: int | None) -> _PairFlow:
+    ga = np.frombuffer(a_bytes, np.uint8).reshape(shape)
+    gb = np.frombuffer(b_bytes, np.uint8).reshape(shape)
+    kw = {"flow": flow, "preset": preset, "patch_stride": patch_stride, "refinement_iterations": refinement_iterations}
     f_ab = estimate_flow(ga, gb, **kw)
     f_ba = estimate_flow(gb, ga, **kw)
     z_a, err_a, inc_a = _reliability(ga, gb, f_ab, f_ba)
@@ -354,6 +371,40 @@ def _resize_map(m: np.ndarray, h: int, w: int) -> np.ndarray:
     return cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def across_cut(a: np.ndarray, b: np.ndarray, times: Sequence[float], cut_mode: str = "duplicate") -> list[np.ndarray]:
+    """The frames at ``times`` across a scene cut, not morphed: ``a`` held until ``b`` arrives
+    (``"duplicate"``: the cut stays at b's time, as a player shows it) or a cross-fade (``"blend"``)."""
+    if cut_mode == "blend":
+        return blend_pair(a, b, times)
+    return [(b if t == 1.0 else a).copy() for t in times]
+
+
+def rife_pair(model, a: np.ndarray, b: np.ndarray, ts: Sequence[float], *, batch: int = 4) -> list[np.ndarray]:
+    """RIFE's frames between ``a`` and ``b`` at each time in ``ts``, on the model's device.
+
+    model: a loaded :class:`vidcap.models.rife.IFNet`. a, b: ``(H, W, 3) uint8`` RGB of one
+    size (any size: the network pads). Returns one ``(H, W, 3) uint8`` frame per t, ``batch``
+    times per forward pass. No cut detection here (see ``interpolate_frames``).
+    """
+    import torch
+
+    a, b = check_pair(a, b)
+    times = _check_times(ts)
+    device = next(model.parameters()).device
+
+    def tensor(img: np.ndarray):
+        return torch.from_numpy(img).to(device).permute(2, 0, 1)[None].float().div_(255.0)  # (1, 3, H, W)
+
+    ta, tb = tensor(a), tensor(b)
+    out = []
+    for start in range(0, len(times), batch):
+        chunk = torch.tensor(times[start: start + batch], device=device)  # (T,)
+        frames = model.interpolate(ta, tb, chunk)  # (T, 3, H, W) in [0, 1]
+        frames = frames.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        out.extend(np.ascontiguousarray(f) for f in frames)
+    return [a.copy() if t == 0.0 else b.copy() if t == 1.0 else f for t, f in zip(times, out)]
+
+
 def blend_pair(a: np.ndarray, b: np.ndarray, ts: Sequence[float]) -> list[np.ndarray]:
     """Plain cross-fade ``(1 - t) * a + t * b`` for each t (the baseline)."""
     a, b = check_pair(a, b)
@@ -373,9 +424,12 @@ def _small_gray(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def is_scene_cut(a: np.ndarray, b: np.ndarray, config: InterpolationConfig | None = None) -> bool:
-    """True when ``b`` is not a moved version of ``a`` (a shot boundary)."""
+    """True when ``b`` is not a moved version of ``a`` (a shot boundary): optical flow cannot
+    explain the change. Frames too small for optical flow are never a cut."""
     cfg = config or InterpolationConfig()
     a, b = check_pair(a, b)
+    if cfg.cut_threshold is None or min(a.shape[:2]) < MIN_FLOW_SIDE:
+        return False
     size = _flow_size(*a.shape[:2], cfg.flow_scale)
     pf = _pair_flow(_small_gray(a, size), _small_gray(b, size), cfg)
     return _cut_from_flow(pf, cfg)
@@ -419,10 +473,7 @@ def interpolate_times(
     pf = _pair_flow(_small_gray(a, size), _small_gray(b, size), cfg)
     if _cut_from_flow(pf, cfg):
         log.debug("scene cut between frames (flow error %.1f, inconsistent %.2f)", pf.err, pf.inconsistent)
-        if cfg.cut_mode == "blend":
-            return blend_pair(a, b, times), True
-        # hold the last frame before the cut, as a player would: the cut stays at b's time
-        return [(b if t == 1.0 else a).copy() for t in times], True
+        return across_cut(a, b, times, cfg.cut_mode), True
     gx, gy = _grid(h, w)
     out = []
     for t in times:
@@ -499,13 +550,16 @@ def interpolate_frames(
     factor: int,
     *,
     config: InterpolationConfig | None = None,
+    between: PairFn | None = None,
     pad_end: bool = True,
     stats: StreamStats | None = None,
 ) -> Iterator[np.ndarray]:
     """Stream ``factor`` output frames per input frame, holding two input frames at a time.
 
     For each consecutive pair ``(a, b)`` yields ``a`` and the ``factor - 1`` frames at
-    ``t = k / factor``. After the last input frame, ``pad_end`` repeats it
+    ``t = k / factor``, made by ``between(a, b, times) -> (frames, cut)`` (default: the
+    optical-flow method with ``config``, which detects cuts itself; see
+    :mod:`vidcap.tasks.interpolate` for RIFE). After the last input frame, ``pad_end`` repeats it
     ``factor - 1`` times so the output has exactly ``factor * n`` frames (a video at
     ``factor`` times the frame rate then lasts exactly as long); without it the
     output ends on the last input frame (``factor * (n - 1) + 1`` frames).
@@ -513,6 +567,7 @@ def interpolate_frames(
     """
     factor = check_factor(factor)
     cfg = config or InterpolationConfig()
+    between = between or functools.partial(interpolate_times, cfg=cfg)
     stats = stats if stats is not None else StreamStats()
     times = [k / factor for k in range(1, factor)]
     prev = None
@@ -525,7 +580,7 @@ def interpolate_frames(
                     f"frame {stats.input_frames - 1} is {frame.shape[1]}x{frame.shape[0]} but the previous one is "
                     f"{prev.shape[1]}x{prev.shape[0]}; all frames must have one size"
                 )
-            middle, cut = interpolate_times(prev, frame, times, cfg)
+            middle, cut = between(prev, frame, times)
             stats.scene_cuts += cut
             yield prev
             stats.output_frames += 1

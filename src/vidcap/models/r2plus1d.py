@@ -176,8 +176,14 @@ class R2Plus1DClassifier(nn.Module):
             x = (x - x.mean((2, 3, 4), keepdim=True)) / (x.std((2, 3, 4), keepdim=True) + CLIP_STD_FLOOR)
         return x
 
+    def embed(self, clips) -> torch.Tensor:
+        """uint8 clips ``(B, T, H, W, 3)`` -> their representation before the classifier ``(B, 8 * width)``."""
+        n = self.net
+        x = n.layer4(n.layer3(n.layer2(n.layer1(n.stem(self.embed_input(clips))))))
+        return n.avgpool(x).flatten(1)
+
     def forward(self, clips, targets=None):
-        logits = self.net(self.embed_input(clips))  # (B, C)
+        logits = self.net.fc(self.embed(clips))  # (B, C): torchvision's VideoResNet.forward, in two steps
         return logits, None if targets is None else F.cross_entropy(logits, targets)
 
 

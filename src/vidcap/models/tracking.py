@@ -5,9 +5,11 @@ track's last box (IoU) or its centre moved less than a fraction of the box's
 size — the second rule keeps small, fast-moving faces whose boxes no longer
 overlap. Pairs are assigned optimally (Hungarian algorithm) on a cost that
 prefers high IoU and short moves. As in SORT, a new track is *tentative* until
-it has been matched in ``min_hits`` consecutive updates (a one-off false
-detection dies on its first miss); a confirmed track not seen for ``max_age``
-updates is dropped. Ids are never reused.
+it has been matched ``min_hits`` times (misses in between are forgiven up to
+``max_age`` updates, as for a confirmed track): a detector that fires for a few
+frames on a patterned wall never makes a track. Only a confirmed track gets an
+id, so ids count 1, 2, 3, ... without gaps; tentative tracks have id 0. A track
+not seen for ``max_age`` updates is dropped. Ids are never reused.
 
 Boxes are ``(N, 4)`` float arrays of ``x1, y1, x2, y2`` pixels.
 """
@@ -50,12 +52,12 @@ def centre_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Track:
-    id: int
+    id: int  # 0 while tentative; 1, 2, ... in the order tracks were confirmed
     box: np.ndarray  # (4,) float, last matched box
     hits: int = 1  # updates in which it was matched
     misses: int = 0  # consecutive updates without a match
     streak: int = 1  # consecutive updates with a match
-    confirmed: bool = False  # matched in min_hits consecutive updates at least once
+    confirmed: bool = False  # matched in min_hits updates
     state: dict = field(default_factory=dict)  # per-track data owned by the caller
 
 
@@ -65,8 +67,8 @@ class IoUTracker:
     Args:
         min_iou: a pair overlapping at least this much may match.
         max_distance: or a pair whose centres are closer than this many box sizes.
-        max_age: updates a confirmed track survives unmatched before it is dropped.
-        min_hits: consecutive matches that confirm a new track (1: at once).
+        max_age: updates a track survives unmatched before it is dropped.
+        min_hits: matches that confirm a new track (1: at once).
     """
 
     def __init__(self, *, min_iou: float = 0.2, max_distance: float = 0.6, max_age: int = 10, min_hits: int = 1):
@@ -102,8 +104,7 @@ class IoUTracker:
                 track.streak = 0
         for i, track in enumerate(assigned):
             if track is None:
-                track = Track(self._next_id, boxes[i].copy(), confirmed=self.min_hits <= 1)
-                self._next_id += 1
+                track = Track(0, boxes[i].copy())
                 self.tracks.append(track)
                 assigned[i] = track
             else:
@@ -111,7 +112,8 @@ class IoUTracker:
                 track.hits += 1
                 track.streak += 1
                 track.misses = 0
-                track.confirmed = track.confirmed or track.streak >= self.min_hits
-        self.tracks = [t for t in self.tracks
-                       if t.misses <= (self.max_age if t.confirmed else 0)]
+            if not track.confirmed and track.hits >= self.min_hits:
+                track.confirmed, track.id = True, self._next_id
+                self._next_id += 1
+        self.tracks = [t for t in self.tracks if t.misses <= self.max_age]
         return assigned  # type: ignore[return-value]

@@ -372,7 +372,7 @@ def create_app(settings: Settings) -> FastAPI:
             row["thumbs"] = "data:image/jpeg;base64," + base64.b64encode(hit.thumbs).decode() if hit.thumbs else None
             row["video_url"] = f"/api/library/{hit.id}/video"
             row["duration"] = entry.duration if entry is not None else None
-            row["time"] = None  # the library ranks whole videos; a hit carries no matched moment (docs/serve.md)
+            row["time"] = hit.start  # the start of the shot that matched (None: the whole video matched)
         return out
 
     @r.get("/library", tags=["search"], summary="the videos of the library")

@@ -91,6 +91,8 @@ class InterpolateParams(Params):
     factor: Literal[2, 4, 8] = Field(default(api.interpolate, "factor"), description="frames per input frame")
     mode: Literal["slowmo", "fps"] = Field(default(api.interpolate, "mode"),
                                            description="slowmo: factor times longer; fps: factor times the frame rate")
+    method: Literal["auto", "rife", "dis", "blend"] = Field(
+        default(api.interpolate, "method"), description="auto: RIFE on a GPU, DIS optical flow on a CPU")
 
 
 PARAMS: dict[str, type[Params]] = {
@@ -230,7 +232,7 @@ def run_classify(ctx: Context) -> dict:
 
 def run_interpolate(ctx: Context) -> dict:
     p = ctx.params
-    return api.interpolate(ctx.video, ctx.out / "interpolated.mp4", factor=p.factor, mode=p.mode,
+    return api.interpolate(ctx.video, ctx.out / "interpolated.mp4", factor=p.factor, mode=p.mode, method=p.method,
                            progress=ctx.progress).to_dict()
 
 

@@ -7,22 +7,30 @@ A checkpoint is a plain dict saved with ``torch.save`` and read back with
 ``vocab`` (``{"itos": [...]}``), ``backbone`` and ``feature_dim`` (what the
 features must come from), ``sampling`` (``num_frames``, ``short``: how frames
 are taken from a video), ``decoding`` (default ``beam_size``, ``length_penalty``),
-``metrics`` (optional) and ``train_state`` (only in a run's ``last.pt``, for resuming).
+``flow`` (the motion stream's parameters,
+:class:`vidcap.features.flow.MotionFeatures`, whose rows follow each frame's backbone
+features; None or absent: no motion stream), ``metrics`` (optional), ``domain`` (where the training videos lie in the feature
+space, :mod:`vidcap.features.domain`; None in older checkpoints) and ``train_state`` (only in a run's ``last.pt``, for resuming).
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vidcap.data.vocab import Vocabulary
 from vidcap.errors import ConfigError, DataError, ModelError, VidcapError
+from vidcap.features.domain import Domain, assess
 from vidcap.io.checkpoints import load_checkpoint, resolve_run, save_checkpoint
-from vidcap.models.s2vt import S2VT, S2VTConfig
 from vidcap.progress import Callback, report
 from vidcap.results import CaptionResult
+
+if TYPE_CHECKING:  # torch is imported only where a model runs in it: ONNX Runtime captions without it
+    import torch
+
+    from vidcap.models.s2vt import S2VT
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +41,8 @@ DEFAULT_MODEL = ASSETS / "s2vt_synth.pt"  # trained on the generated world (vidc
 
 
 def make_checkpoint(model: S2VT, vocab: Vocabulary, *, backbone: str, num_frames: int, short: str = "pad",
-                    beam_size: int = 3, length_penalty: float = 0.0, metrics: dict | None = None) -> dict:
+                    beam_size: int = 3, length_penalty: float = 0.0, metrics: dict | None = None,
+                    domain: Domain | None = None, flow: dict | None = None) -> dict:
     """The checkpoint dict of a captioner (see the module docstring)."""
     return {
         "format": FORMAT,
@@ -46,6 +55,8 @@ def make_checkpoint(model: S2VT, vocab: Vocabulary, *, backbone: str, num_frames
         "sampling": {"num_frames": int(num_frames), "short": short},
         "decoding": {"beam_size": int(beam_size), "length_penalty": float(length_penalty)},
         "metrics": dict(metrics or {}),
+        "domain": None if domain is None else domain.to_dict(),
+        "flow": None if flow is None else dict(flow),
     }
 
 
@@ -62,6 +73,10 @@ def read_checkpoint(path: str | Path) -> dict:
 
 def build_model(ckpt: dict, path: str | Path = "checkpoint") -> tuple[S2VT, Vocabulary]:
     """The model (float32, eval mode) and vocabulary stored in ``ckpt``."""
+    import torch
+
+    from vidcap.models.s2vt import S2VT, S2VTConfig
+
     try:
         config = S2VTConfig(**ckpt["model_args"])
     except (TypeError, ConfigError) as exc:
@@ -118,9 +133,12 @@ def predict(model: S2VT, vocab: Vocabulary, feats: torch.Tensor, mask: torch.Ten
 class Captioner:
     """A loaded S2VT model with its vocabulary, backbone, sampling and decoding defaults."""
 
-    def __init__(self, ckpt: dict, path: str | Path = "checkpoint"):
+    def __init__(self, ckpt: dict, path: str | Path = "checkpoint", *, runner=None):
         self.path = str(path)
-        self.model, self.vocab = build_model(ckpt, path)
+        # runner: the exported model on ONNX Runtime (vidcap.tasks.caption_onnx); else the torch S2VT
+        self.model, self.vocab = (runner, Vocabulary.from_dict(ckpt["vocab"])) if runner else build_model(ckpt, path)
+        self.backend = "onnx" if runner else "torch"
+        self.config: dict = dict(ckpt["model_args"])  # the S2VTConfig fields (variant, hidden, ...)
         self.backbone: str = ckpt["backbone"]
         self.feature_dim: int = int(ckpt["feature_dim"])
         self.num_frames: int = int(ckpt["sampling"]["num_frames"])
@@ -129,12 +147,26 @@ class Captioner:
         self.beam_size: int = int(dec.get("beam_size", 1))
         self.length_penalty: float = float(dec.get("length_penalty", 0.0))
         self.metrics: dict = ckpt.get("metrics", {})
+        self.domain = Domain.from_dict(ckpt.get("domain"))  # where its training videos lie (None: unknown)
+        self.bundled = Path(path) == DEFAULT_MODEL
+        self.flow: dict | None = ckpt.get("flow")  # the motion stream (None: frames only)
         self._ckpt_meta = {k: ckpt[k] for k in ("backbone", "feature_dim")}
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "Captioner":
-        """A checkpoint file or run folder; None: the bundled model."""
+    def load(cls, path: str | Path | None = None, *, backend: str = "auto") -> Captioner:
+        """A checkpoint file or run folder; None: the bundled model.
+
+        ``backend``: ``onnx`` decodes with ONNX Runtime (exported once per checkpoint, then
+        no torch import), ``torch`` in torch; ``auto``: torch on a GPU, else ONNX Runtime.
+        """
+        from vidcap.features.extract import resolve_backend
+
         p = resolve_model_path(path)
+        if resolve_backend(backend) == "onnx":
+            from vidcap.tasks import caption_onnx
+
+            runner, meta = caption_onnx.load(p)
+            return cls(meta, p, runner=runner)
         return cls(read_checkpoint(p), p)
 
     def check_features(self, *, backbone: str | None, feature_dim: int | None, where: str) -> None:
@@ -143,23 +175,40 @@ class Captioner:
     def caption_features(self, feats, mask=None, *, beam_size: int | None = None,
                          length_penalty: float | None = None, batch_size: int = 64) -> list[tuple[str, float]]:
         """``(caption, log-probability)`` for features ``(T, D)`` or ``(B, T, D)`` float32 (mask ``(B, T)`` bool)."""
-        feats = torch.as_tensor(np.asarray(feats, dtype=np.float32))
-        if feats.dim() == 2:
+        feats = np.asarray(feats, dtype=np.float32)
+        if feats.ndim == 2:
             feats = feats[None]
             mask = None if mask is None else np.asarray(mask)[None]
-        mask = None if mask is None else torch.as_tensor(np.asarray(mask, dtype=bool))
+        mask = None if mask is None else np.asarray(mask, dtype=bool)
         self.check_features(backbone=None, feature_dim=feats.shape[-1], where="the input")
         beam = self.beam_size if beam_size is None else int(beam_size)
+        if beam < 1:
+            raise ConfigError(f"beam_size={beam} must be at least 1")
         lp = self.length_penalty if length_penalty is None else float(length_penalty)
-        return predict(self.model, self.vocab, feats, mask, beam_size=beam, length_penalty=lp, batch_size=batch_size)
+        if self.backend == "onnx":
+            ids, scores = self.model.generate(feats, mask, beam_size=beam, length_penalty=lp)
+            return [(self.vocab.decode(s), float(sc)) for s, sc in zip(ids, scores)]
+        import torch
+
+        return predict(self.model, self.vocab, torch.from_numpy(feats), None if mask is None else torch.from_numpy(mask),
+                       beam_size=beam, length_penalty=lp, batch_size=batch_size)
 
     def caption_one(self, video, *, beam_size: int | None = None, length_penalty: float | None = None) -> CaptionResult:
         """Sample ``num_frames`` frames, run the backbone, decode. Raises DecodeError for a bad video."""
         from vidcap.features.extract import extract
 
         f = extract(video, backbone=self.backbone, num_frames=self.num_frames, short=self.short)
-        (text, score), = self.caption_features(f.features, f.mask, beam_size=beam_size, length_penalty=length_penalty)
-        return CaptionResult(str(video), text, score, self.beam_size if beam_size is None else int(beam_size))
+        feats = f.features
+        if self.flow is not None:  # the motion rows at the same frames, joined to each frame's features
+            from vidcap.features.flow import MotionFeatures, motion_features
+
+            motion, *_ = motion_features(video, num_frames=self.num_frames, short=self.short,
+                                         stream=MotionFeatures.from_dict(self.flow), sampled=(f.indices, f.mask))
+            feats = np.concatenate([feats, motion], axis=1)
+        (text, score), = self.caption_features(feats, f.mask, beam_size=beam_size, length_penalty=length_penalty)
+        domain = assess(self.domain, np.asarray(f.features)[np.asarray(f.mask, bool)], answer="this caption",
+                        model="bundled caption model" if self.bundled else "caption model")
+        return CaptionResult(str(video), text, score, self.beam_size if beam_size is None else int(beam_size), **domain)
 
     def caption(self, videos, *, beam_size: int | None = None, length_penalty: float | None = None,
                 errors: str = "raise", progress: Callback | None = None) -> list[CaptionResult]:

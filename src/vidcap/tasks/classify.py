@@ -28,6 +28,7 @@ import torch
 
 from vidcap.config import ClassifyConfig
 from vidcap.errors import ConfigError, DataError, ModelError, VidcapError
+from vidcap.features.domain import Domain, assess
 from vidcap.io.checkpoints import load_checkpoint, read_checkpoint_dict, resolve_run
 from vidcap.progress import Callback, report
 from vidcap.results import ClassificationResult, Failure, WindowPrediction
@@ -97,7 +98,8 @@ def forward(model, batch: dict[str, torch.Tensor], targets=None):
     return model(batch["feats"], batch["flow"], batch.get("mask"), targets=targets)
 
 
-def make_checkpoint(model, cfg: ClassifyConfig, classes: list[str], *, feature_dim, frame_step) -> dict:
+def make_checkpoint(model, cfg: ClassifyConfig, classes: list[str], *, feature_dim, frame_step,
+                    domain=None) -> dict:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -110,6 +112,7 @@ def make_checkpoint(model, cfg: ClassifyConfig, classes: list[str], *, feature_d
         "feature_dim": feature_dim,
         "sampling": {"num_frames": cfg.num_frames, "short": cfg.short, "frame_step": frame_step,
                      "clip_size": cfg.clip_size, "flow_size": cfg.flow_size, "flow_method": cfg.flow_method},
+        "domain": None if domain is None else domain.to_dict(),  # vidcap.features.domain; None: unknown
     }
 
 
@@ -170,6 +173,7 @@ class VideoClassifier:
         self.flow_method = s.get("flow_method", "dis")
         self.backbone = ckpt.get("backbone")
         self.feature_dim = ckpt.get("feature_dim")
+        self.domain = Domain.from_dict(ckpt.get("domain"))
 
     @classmethod
     def load(cls, model) -> "VideoClassifier":
@@ -223,16 +227,27 @@ class VideoClassifier:
         return out
 
     @torch.no_grad()
-    def probabilities(self, inputs: dict[str, np.ndarray], rows: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
-        """Class probabilities ``(W, C)`` of windows given as row indices into ``inputs``."""
-        probs = []
+    def probabilities(self, inputs: dict[str, np.ndarray], rows: list[np.ndarray],
+                      batch_size: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
+        """Class probabilities ``(W, C)`` of windows given as row indices into ``inputs``, and the video's
+        vectors for the in-domain check (None without a domain)."""
+        probs, embeddings = [], []
         for b in range(0, len(rows), batch_size):
             sel = np.stack(rows[b : b + batch_size])  # (B, T)
             batch = {k: torch.from_numpy(np.ascontiguousarray(v[sel], dtype=np.uint8 if k == "clips" else np.float32))
                      for k, v in inputs.items()}
-            logits, _ = forward(self.net, batch)
+            if self.kind == "r2plus1d":
+                emb = self.net.embed(batch["clips"])
+                logits = self.net.net.fc(emb)
+                embeddings.append(emb.float().numpy())
+            else:
+                logits, _ = forward(self.net, batch)
             probs.append(torch.softmax(logits.float(), -1).numpy())
-        return np.concatenate(probs)
+        if self.domain is None:
+            vectors = None
+        else:  # the frames' features; R(2+1)D reads pixels: its embedding of each window
+            vectors = np.concatenate(embeddings) if embeddings else inputs["feats"]
+        return np.concatenate(probs), vectors
 
     def classify_one(self, path, *, window: int = 16, stride: int = 8, top_k: int = 5,
                      step=lambda fraction: None) -> ClassificationResult:
@@ -264,7 +279,7 @@ class VideoClassifier:
                 n = cut.frame
         step(0.8)
         pick = np.round(np.linspace(0, window - 1, self.num_frames)).astype(np.int64)
-        probs = self.probabilities(inputs, [s + pick for s in starts])  # (W, C)
+        probs, vectors = self.probabilities(inputs, [s + pick for s in starts])  # (W, C)
         fps = info.avg_fps or 25.0
         k = min(top_k, len(self.classes))
         windows = []
@@ -277,7 +292,8 @@ class VideoClassifier:
         order = np.argsort(-mean)[:k]
         return ClassificationResult(str(path), self.source, self.classes, window, stride, self.frame_step, fps,
                                     windows, self.classes[order[0]], float(mean[order[0]]),
-                                    [(self.classes[i], round(float(mean[i]), 5)) for i in order])
+                                    [(self.classes[i], round(float(mean[i]), 5)) for i in order],
+                                    **assess(self.domain, vectors, model="classifier", answer="these labels"))
 
 
 class _Damaged(Exception):

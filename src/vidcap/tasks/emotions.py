@@ -20,6 +20,7 @@ Emotion models (:class:`EmotionClassifier`, one interface on ONNX Runtime or tor
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -34,7 +35,13 @@ from torch import nn
 
 from vidcap.errors import ConfigError, DecodeError, MissingDependencyError, ModelError
 from vidcap.io.checkpoints import load_checkpoint, resolve_run, state_hash
-from vidcap.models.emotion import FER_LABELS, MiniXception, Preprocess, SeedEmotionNet, SeedNetConfig
+from vidcap.models.emotion import (
+    FER_LABELS,
+    MiniXception,
+    Preprocess,
+    SeedEmotionNet,
+    SeedNetConfig,
+)
 from vidcap.models.tracking import IoUTracker
 from vidcap.progress import Callback, report
 from vidcap.results import EmotionSample, EmotionTimeline
@@ -291,9 +298,9 @@ class EmotionTracker:
         smoothing: EMA time constant in seconds; 0 disables smoothing.
         margin: crop margin around each face box, as a fraction of its side.
         max_age: analysed frames a face may go unseen before its id is retired.
-        min_hits: consecutive detections before a new face is reported; its
-            earlier samples are then reported too (nothing is lost). 1 reports
-            every detection at once; 2 drops one-off false detections.
+        min_hits: detections before a new face is reported; its earlier samples
+            are then reported too (nothing is lost). 1 reports every detection at
+            once; 2 drops one-off false detections.
     """
 
     def __init__(self, detector: FaceDetector | str = "haar", classifier: EmotionClassifier | str = "fer", *,
@@ -336,8 +343,8 @@ class EmotionTracker:
             track.state.update(probs=smooth, time=t)
             face = FaceState(track.id, np.asarray(box, np.float32), float(score), smooth, p, float(t), index)
             pending = track.state.setdefault("pending", [])
-            if track.confirmed:
-                released += pending + [face]
+            if track.confirmed:  # held-back samples get the id the track has now
+                released += [dataclasses.replace(f, face_id=track.id) for f in pending] + [face]
                 pending.clear()
             else:
                 pending.append(face)
@@ -387,6 +394,9 @@ def _webcam_frames(index: int):
 # --------------------------------------------------------------------------- the whole run
 # A face missed by the detector stays drawn (thin box) this long in the video.
 HOLD_SECONDS = 0.3
+# A new face counts once it was found in analysed frames covering this long (min_hits=None):
+# Haar fires for a few frames on patterned walls (3-4 frames at 20 fps on the astronaut pan).
+CONFIRM_SECONDS = 0.4
 
 
 def _run(frames, engine: EmotionTracker, samples: list, *, every, max_frames, writer, on_frame, progress,
@@ -440,7 +450,7 @@ def analyze(
     smoothing: float = 0.5,
     margin: float = 0.1,
     forget_after: float = 1.0,
-    min_hits: int = 2,
+    min_hits: int | None = None,
     max_frames: int | None = None,
     on_frame: Callable[[np.ndarray], bool | None] | None = None,
     progress: Callback | None = None,
@@ -457,8 +467,10 @@ def analyze(
         every: analyse every N-th frame; the frames between reuse the last result.
         smoothing: EMA time constant in seconds (0: every frame on its own).
         forget_after: seconds a face may go undetected and still keep its id.
-        min_hits: analysed frames in a row a new face must be found in before it
-            counts (2 drops one-off false detections; 1 keeps every detection).
+        min_hits: analysed frames a new face must be found in before it counts
+            (its earlier samples are then kept too; the video labels it from then on).
+            None: the frames of ``CONFIRM_SECONDS`` (0.4 s), at least 2; 1 keeps
+            every detection. Faces are numbered 1, 2, ... in the order they count.
         max_frames: stop after reading this many frames. A webcam otherwise runs
             until ``on_frame`` returns False or Ctrl-C, and its outputs are still written.
         on_frame: called with every annotated ``(H, W, 3) uint8`` RGB frame (a live
@@ -480,6 +492,8 @@ def analyze(
             check_output(out, source)
     frames, fps, name, total = open_source(source)
     max_age = max(1, int(round(forget_after * fps / every)))
+    if min_hits is None:
+        min_hits = max(2, math.ceil(CONFIRM_SECONDS * fps / every))
     engine = EmotionTracker(detector, model, smoothing=smoothing, margin=margin, max_age=max_age,
                             min_hits=min_hits, backend=backend)
     writer = None

@@ -4,6 +4,7 @@ Layout of a library folder::
 
     library.json              which models built it (learned model id, text encoder, caption model)
     db/videos.lance           the LanceDB table, one row per video (id = content hash)
+    db/shots.lance            one row per shot: its times, object tags (+ their sentence vector), on-screen text
     features/<backbone>-<N>f/ the feature store (<name>.npy + <name>.json)
 
 Filling and searching it is :mod:`vidcap.tasks.search`; the learned model :mod:`vidcap.tasks.retrieval`.
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 FORMAT = "vidcap.library"
 FORMAT_VERSION = 1
 TABLE = "videos"
+SHOTS = "shots"
 LANCE = "lancedb>=0.40"
 
 
@@ -70,6 +72,20 @@ class Library:
         if must_exist:
             raise DataError(f"library {self.root} is empty; add videos with `vidcap index VIDEOS --library {self.root}`")
         return None
+
+    def shots(self):
+        """The table of shots (None in a library indexed without tags or on-screen text)."""
+        return self.db.open_table(SHOTS) if SHOTS in _table_names(self.db) else None
+
+    def shot_rows(self, columns: list[str], where: str | None = None) -> list[dict]:
+        t = self.shots()
+        if t is None or t.count_rows() == 0:
+            return []
+        cols = [c for c in columns if c in set(t.schema.names)]
+        q = t.search()
+        if where:
+            q = q.where(where)
+        return q.select(cols).limit(t.count_rows()).to_arrow().select(cols).to_pylist()
 
     def __len__(self) -> int:
         t = self.table(must_exist=False)
@@ -146,8 +162,9 @@ class Library:
         return self.meta
 
     # -- edits
-    def add(self, rows: list[dict], schema) -> list[dict]:
-        """Add the rows whose id the table does not hold yet; returns the rows added."""
+    def add(self, rows: list[dict], schema, shots: list[dict] | None = None) -> list[dict]:
+        """Add the rows whose id the table does not hold yet, and the ``shots`` rows of those
+        videos (their ``video`` column); returns the video rows added."""
         import pyarrow as pa
 
         with self.lock():
@@ -157,20 +174,31 @@ class Library:
                     "id IN (" + ", ".join(_sql_str(r["id"]) for r in rows) + ")").select(["id"])
                     .limit(len(rows)).to_list()}
                 rows = [r for r in rows if r["id"] not in held]
-            if rows:
-                data = pa.Table.from_pylist(rows, schema=schema)
+            new = {r["id"] for r in rows}
+            if shots and new:  # before the videos: a run killed in between leaves shots a re-run does not repeat
+                shot_table = self.shots()
+                if shot_table is not None:
+                    new -= {r["video"] for r in self.shot_rows(["video"], "video IN (" + ", ".join(
+                        _sql_str(i) for i in new) + ")")}
+                data = pa.Table.from_pylist([r for r in shots if r["video"] in new], schema=_shot_schema())
+                if data.num_rows:
+                    _retry(lambda: self.db.create_table(SHOTS, data=data, schema=_shot_schema())
+                           if shot_table is None else shot_table.add(data))
+            if rows:  # a library made before a column existed keeps its schema (the new column is left out)
+                data = pa.Table.from_pylist(rows, schema=schema if table is None else table.schema)
                 _retry(lambda: self.db.create_table(TABLE, data=data, schema=schema) if table is None
                        else table.add(data))
         return rows
 
     def refresh_text_index(self) -> None:
-        """Rebuild the full-text (BM25) index over the rows' caption and transcript text."""
+        """Rebuild the full-text (BM25) indexes: the videos' caption and transcript text, the
+        shots' on-screen text."""
         with self.lock():
-            t = self.table(must_exist=False)
-            if t is not None and t.count_rows():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    _retry(lambda: t.create_fts_index("text", replace=True))
+            for t in (self.table(must_exist=False), self.shots()):
+                if t is not None and t.count_rows():
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        _retry(lambda t=t: t.create_fts_index("text", replace=True))
 
     def remove(self, keys) -> list[str]:
         """Delete videos by id (or a unique id prefix), name or path; returns the ids removed."""
@@ -187,6 +215,9 @@ class Library:
                 gone += [r["id"] for r in match]
             gone = sorted(set(gone))
             _retry(lambda: t.delete("id IN (" + ", ".join(_sql_str(i) for i in gone) + ")"))
+            shots = self.shots()
+            if shots is not None:
+                _retry(lambda: shots.delete("video IN (" + ", ".join(_sql_str(i) for i in gone) + ")"))
         self.refresh_text_index()
         return gone
 
@@ -274,6 +305,7 @@ def _schema(learned_dim: int | None):
         pa.field("has_audio", pa.bool_()),
         pa.field("caption", pa.string()),
         pa.field("caption_score", pa.float64()),
+        pa.field("domain_distance", pa.float64()),  # vidcap.features.domain, 1 = the edge; null: unknown
         pa.field("transcript", pa.string()),
         pa.field("text", pa.string()),
         pa.field("vec_caption", pa.list_(pa.float32(), DIM)),
@@ -285,6 +317,29 @@ def _schema(learned_dim: int | None):
     if learned_dim:
         fields.insert(12, pa.field("vec_learned", pa.list_(pa.float32(), int(learned_dim))))
     return pa.schema(fields)
+
+
+def _shot_schema():
+    """One row per shot: ``id`` = video id + ``:`` + shot number; ``tags``/``tag_probs`` its
+    object tags; ``vec_tags`` their probability-weighted MiniLM vector (not unit length:
+    see :func:`vidcap.tasks.tags.tag_vector`); ``text`` what was read on screen ("" if
+    nothing, or not read: ``ocr`` False)."""
+    import pyarrow as pa
+
+    from vidcap.features.text import DIM
+
+    return pa.schema([
+        pa.field("id", pa.string()),
+        pa.field("video", pa.string()),
+        pa.field("shot", pa.int32()),
+        pa.field("start", pa.float64()),
+        pa.field("end", pa.float64()),
+        pa.field("tags", pa.list_(pa.string())),
+        pa.field("tag_probs", pa.list_(pa.float32())),
+        pa.field("vec_tags", pa.list_(pa.float32(), DIM)),
+        pa.field("ocr", pa.bool_()),
+        pa.field("text", pa.string()),
+    ])
 
 
 # ------------------------------------------------------------------ listing

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from vidcap.errors import ConfigError, ModelError
+from vidcap.features.domain import Domain
 from vidcap.io.checkpoints import load_checkpoint, resolve_run, state_hash
 from vidcap.io.files import plain
 from vidcap.models.retrieval import RetrievalConfig, VideoTextModel
@@ -34,7 +35,7 @@ def weights_id(state: dict) -> str:
 
 def make_checkpoint(model: VideoTextModel, *, backbone: str, num_frames: int, short: str = "pad",
                     text_model: str = "all-MiniLM-L6-v2", metrics: dict | None = None,
-                    train: dict | None = None, train_state: dict | None = None) -> dict:
+                    train: dict | None = None, train_state: dict | None = None, domain=None) -> dict:
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     ckpt = {
         "format": MODEL_FORMAT,
@@ -48,6 +49,7 @@ def make_checkpoint(model: VideoTextModel, *, backbone: str, num_frames: int, sh
         "sampling": {"num_frames": int(num_frames), "short": short},
         "metrics": plain(metrics or {}),
         "train": plain(train or {}),
+        "domain": None if domain is None else domain.to_dict(),  # vidcap.features.domain; None: unknown
     }
     if train_state is not None:
         ckpt["train_state"] = train_state
@@ -87,6 +89,7 @@ class RetrievalModel:
         self.short: str = ckpt["sampling"].get("short", "pad")
         self.text_model: str = ckpt["text_model"]
         self.metrics: dict = ckpt.get("metrics", {})
+        self.domain = Domain.from_dict(ckpt.get("domain"))  # where its training videos lie (None: unknown)
 
     @classmethod
     def load(cls, path) -> "RetrievalModel":

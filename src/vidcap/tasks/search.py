@@ -8,6 +8,14 @@ the table is skipped, so re-running is cheap and an interrupted run resumes.
 (:class:`RetrievalModel`), by the captions and transcripts (MiniLM vectors +
 full-text BM25), or by a reciprocal-rank fusion of both.
 
+Each video is also cut into shots (:mod:`vidcap.features.shots`), and each shot stored
+with its ImageNet object tags (:mod:`vidcap.tasks.tags`) and, with ``ocr=True``, the text
+read on its middle frame (:mod:`vidcap.tasks.ocr`). Every mode fuses two more signals
+when the library holds them: ``tags`` (the query's MiniLM vector against the shots' tag
+vectors; only confident matches, a score of at least :data:`TAG_MATCH`) and ``text``
+(BM25 over the on-screen text). A video with a confident tag match comes before those
+without one, and a hit matched by a shot carries that shot's times (the moment).
+
 The learned model is :mod:`vidcap.tasks.retrieval`'s, the storage :mod:`vidcap.tasks.library`'s.
 """
 from __future__ import annotations
@@ -31,6 +39,11 @@ MODES = ("learned", "caption", "hybrid")
 THUMB_FRAMES = 4
 THUMB_SIDE = 96  # short side of a thumbnail frame, pixels
 RRF_K = 60.0
+# A shot's tag score is the probability-weighted cosine of the query to its tag names
+# (0-1); at or above this it counts as naming what the shot shows (docs/tags.md: on the
+# real clips and photos the right video scores 0.38-0.63, the best wrong one 0.33;
+# generated-world captions against generated videos reach 0.17 at most).
+TAG_MATCH = 0.35
 _BATCH = 16  # rows written to the table at a time
 
 # ------------------------------------------------------------------ per-video pieces
@@ -89,7 +102,7 @@ def _features(paths: list[Path], store_root: Path, backbone: str, num_frames: in
 
 # ------------------------------------------------------------------ index
 def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True,
-          backbone: str | None = None, num_frames: int | None = None,
+          tags: bool = True, ocr: bool = False, backbone: str | None = None, num_frames: int | None = None,
           progress: Callback | None = None) -> IndexSummary:
     """Add videos to a library (created when missing). Each video is processed once.
 
@@ -98,7 +111,8 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
     installed; ``model="none"``: none), and a library keeps the model it was built with (another one
     is refused). caption_model: a caption checkpoint, None for the bundled one, or
     ``"none"``. backbone / num_frames: the frame features when there is no learned
-    model (default ``mobilenet_v2`` / 16).
+    model (default ``mobilenet_v2`` / 16). tags: store each shot's ImageNet object tags;
+    ocr: read each shot's on-screen text (slow: seconds a shot; ``vidcap[ocr]``).
     """
     from vidcap.features.text import MODEL_NAME, encode
     from vidcap.io import probe
@@ -152,6 +166,15 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
             raise ModelError(f"library {lib.root} was just created by another run with retrieval model "
                              f"{(stored.get('learned') or {}).get('model_id')}; index into it with that model")
 
+    tagger = None
+    if tags:
+        from vidcap.tasks.tags import load_tagger
+
+        tagger = load_tagger()
+    if ocr:
+        from vidcap.tasks.ocr import load_reader
+
+        load_reader()  # a missing package is said before any work
     summary = IndexSummary(str(lib.root))
     have = lib.ids()
     todo: list[tuple[Path, str]] = []
@@ -179,15 +202,17 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
                     paths, lib.root / "features" / f"{captioner.backbone}-{captioner.num_frames}f",
                     captioner.backbone, captioner.num_frames)
                 failed.update(failed2)
-            rows = []
+            rows, shots = [], []
             for v, h in chunk:
                 src = str(v.resolve())
                 if src in failed or src not in feats:
                     summary.failed.append({"path": str(v), "error": failed.get(src, "no features")})
                     continue
                 try:
-                    rows.append(_row(v, h, feats[src], cap_feats.get(src), rmodel, captioner,
-                                     transcripts, probe))
+                    row = _row(v, h, feats[src], cap_feats.get(src), rmodel, captioner, transcripts, probe)
+                    if tagger is not None or ocr:
+                        shots += _shot_rows(v, h, tagger, ocr)
+                    rows.append(row)
                 except VidcapError as exc:
                     summary.failed.append({"path": str(v), "error": str(exc)})
                     log.warning("%s", exc)
@@ -197,7 +222,7 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
                 for i, r in enumerate(rows):
                     r["vec_caption"] = vecs[i].tolist() if r["caption"] else [0.0] * vecs.shape[1]
                     r["vec_transcript"] = vecs[len(rows) + i].tolist() if r["transcript"] else [0.0] * vecs.shape[1]
-                added = {r["id"] for r in lib.add(rows, schema)}  # another run may have added some meanwhile
+                added = {r["id"] for r in lib.add(rows, schema, shots)}  # another run may have added some meanwhile
                 summary.added += [r["path"] for r in rows if r["id"] in added]
                 summary.skipped += [r["path"] for r in rows if r["id"] not in added]
             report(progress, "index", min(start + _BATCH, len(todo)), len(todo),
@@ -218,19 +243,49 @@ def _row(video: Path, vid: str, feat, cap_feat, rmodel, captioner, transcripts: 
     caption, cap_score = "", 0.0
     if captioner is not None and cap_feat is not None:
         (caption, cap_score), = captioner.caption_features(cap_feat[0][None], cap_feat[1][None])
+    # how far the video is from the models' training videos: the retrieval model's, else the captioner's
+    judge, frames = (rmodel, feat) if rmodel is not None and rmodel.domain is not None else (captioner, cap_feat)
+    distance = None
+    if judge is not None and judge.domain is not None and frames is not None:
+        distance = round(judge.domain.check(frames[0][np.asarray(frames[1], bool)]).distance, 4)
     transcript = transcript_text(video) if transcripts and info.has_audio else ""
     thumbs, times = thumbnail_strip(video)
     row = {
         "id": vid, "name": video.stem, "path": str(video.resolve()),
         "duration": float(info.duration or 0.0), "fps": float(info.avg_fps or 0.0),
         "width": int(info.width), "height": int(info.height), "has_audio": bool(info.has_audio),
-        "caption": caption, "caption_score": float(cap_score), "transcript": transcript,
-        "text": " ".join(s for s in (caption, transcript) if s),
+        "caption": caption, "caption_score": float(cap_score), "domain_distance": distance,
+        "transcript": transcript, "text": " ".join(s for s in (caption, transcript) if s),
         "thumbs": thumbs, "thumb_times": times, "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     if rmodel is not None:
         row["vec_learned"] = rmodel.embed_videos(a[None], mask[None])[0].tolist()
     return row
+
+
+def _shot_rows(video: Path, vid: str, tagger, ocr: bool) -> list[dict]:
+    """The shot table's rows of one video: times, tags and their vector, on-screen text."""
+    from vidcap.features.shots import detect_shots
+    from vidcap.features.text import DIM
+    from vidcap.tasks import tags as tagging
+
+    shots = detect_shots(video)
+    wanted, frames, times = tagging.decode_keyframes(video, shots, tagging.KEYFRAMES)
+    probs = tagging.shot_probs(wanted, frames, tagger) if tagger is not None else None
+    text: dict[float, list[str]] = {}
+    if ocr:
+        from vidcap.tasks.ocr import shot_text
+
+        for line in shot_text(shots, frames, times):
+            text.setdefault(line.start, []).append(line.text)
+    rows = []
+    for shot in shots.shots:
+        labels, values = tagger.top(probs[shot.index], tagging.TOP_K) if tagger is not None else ([], [])
+        vec = tagging.tag_vector(labels, values) if labels else np.zeros(DIM, dtype=np.float32)
+        rows.append({"id": f"{vid}:{shot.index}", "video": vid, "shot": shot.index, "start": shot.start,
+                     "end": shot.end, "tags": labels, "tag_probs": values, "vec_tags": vec.tolist(),
+                     "ocr": bool(ocr), "text": " ".join(text.get(shot.start, []))})
+    return rows
 
 
 # ------------------------------------------------------------------ search
@@ -265,6 +320,42 @@ def _fts_hits(table, query: str, limit: int) -> list[tuple[str, float]]:
     return [(r["id"], float(r["_score"])) for r in rows]
 
 
+def _best_shots(rows: list[dict]) -> tuple[list[tuple[str, float]], dict[str, dict]]:
+    """Shot hits (each with ``video`` and ``score``) -> videos ranked by their best shot, and that shot."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        if r["video"] not in best or r["score"] > best[r["video"]]["score"]:
+            best[r["video"]] = r
+    return sorted(((v, r["score"]) for v, r in best.items()), key=lambda kv: -kv[1]), best
+
+
+def _shot_signals(lib: Library, qvec, query: str, pool: int) -> tuple[dict, dict[str, dict]]:
+    """The ``tags`` (confident matches only) and ``text`` (on-screen text, BM25) lists of
+    videos, and the shot that matched each video best (tags first)."""
+    shots = lib.shots()
+    if shots is None or shots.count_rows() == 0:
+        return {}, {}
+    lists: dict[str, list[tuple[str, float]]] = {}
+    moments: dict[str, dict] = {}
+    cols = ["video", "start", "end"]
+    rows = (shots.search(np.asarray(qvec, dtype=np.float32), vector_column_name="vec_tags").distance_type("dot")
+            .limit(pool).select(cols + ["_distance"]).to_list())
+    rows = [r | {"score": 1.0 - float(r["_distance"])} for r in rows]
+    ranked, best = _best_shots([r for r in rows if r["score"] >= TAG_MATCH])
+    if ranked:
+        lists["tags"] = ranked
+        moments.update(best)
+    if any(r["text"] for r in lib.shot_rows(["text"], "ocr = true")):
+        terms = _fts_terms(query)
+        rows = shots.search(terms, query_type="fts").limit(pool).select(cols + ["_score"]).to_list() if terms else []
+        ranked, best = _best_shots([r | {"score": float(r["_score"])} for r in rows])
+        if ranked:
+            lists["text"] = ranked
+            for v, r in best.items():
+                moments.setdefault(v, r)
+    return lists, moments
+
+
 def _fuse(lists: dict[str, list[tuple[str, float]]], k: float = RRF_K) -> list[tuple[str, float]]:
     """Reciprocal rank fusion of ranked ``(id, score)`` lists."""
     fused: dict[str, float] = {}
@@ -279,7 +370,9 @@ def search(query: str, library, *, k: int = 10, mode: str = "learned", model=Non
 
     mode ``learned``: cosine in the joint embedding; ``caption``: MiniLM cosine to
     the generated captions and transcripts fused with BM25 full-text search;
-    ``hybrid``: reciprocal-rank fusion of all of them. ``model``: the retrieval
+    ``hybrid``: reciprocal-rank fusion of all of them. Every mode also fuses the shots'
+    object tags and on-screen text where the library holds them (see the module
+    docstring): a confident tag match ranks first. ``model``: the retrieval
     model (default: the one that built the library; another one is refused).
     ``sheet``: a PNG to write with the top results' frames (nothing is written without it).
     """
@@ -311,29 +404,38 @@ def search(query: str, library, *, k: int = 10, mode: str = "learned", model=Non
         has_cap = any(r["caption"] for r in rows)
         has_tr = any(r["transcript"] for r in rows)
         if not (has_cap or has_tr):
-            if mode == "caption":
-                raise DataError(f"library {lib.root} holds no captions or transcripts to search; index it with a "
-                                "caption model (--caption-model) or use --mode learned")
+            if mode == "caption" and not any(r["text"] for r in lib.shot_rows(["text"], "ocr = true")):
+                raise DataError(f"library {lib.root} holds no captions, transcripts or on-screen text to search; "
+                                "index it with a caption model (--caption-model) or --ocr, or use --mode learned")
         else:
             if has_cap:
                 lists["caption"] = _vector_hits(table, qtext, "vec_caption", pool)
             if has_tr:
                 lists["transcript"] = [h for h in _vector_hits(table, qtext, "vec_transcript", pool) if h[1] != 0.0]
             lists["bm25"] = _fts_hits(table, query, pool)
-    if mode == "learned":
+    shot_lists, moments = _shot_signals(lib, qtext, query, max(pool, 20 * int(k)))
+    lists.update(shot_lists)
+    if mode == "learned" and not shot_lists:
         ranked = lists["learned"]
     else:
         ranked = _fuse(lists)
+    confident = {vid for vid, _ in lists.get("tags", [])}
+    ranked.sort(key=lambda kv: kv[0] not in confident)  # stable: by score within each group
     top = ranked[: int(k)]
     ids = [vid for vid, _ in top]
     info = {r["id"]: r for r in table.search().where("id IN (" + ", ".join(_sql_str(i) for i in ids) + ")")
-            .select(["id", "name", "path", "caption", "transcript", "thumbs"]).limit(len(ids)).to_list()} if ids else {}
+            .select(["id", "name", "path", "caption", "transcript", "thumbs"]
+                    + ["domain_distance"] * ("domain_distance" in table.schema.names))
+            .limit(len(ids)).to_list()} if ids else {}
     comp = {name: dict(hits) for name, hits in lists.items()}
     hits = []
     for rank, (vid, score) in enumerate(top, start=1):
         r = info[vid]
+        shot = moments.get(vid)
         hits.append(Hit(rank, vid, r["name"], r["path"], float(score), r["caption"] or "", r["transcript"] or "",
-                        {name: c[vid] for name, c in comp.items() if vid in c}, r["thumbs"] or b""))
+                        {name: c[vid] for name, c in comp.items() if vid in c}, r["thumbs"] or b"",
+                        shot["start"] if shot else None, shot["end"] if shot else None,
+                        r.get("domain_distance")))
     result = SearchResult(query, mode, str(lib.root), hits, time.perf_counter() - started)
     if sheet is not None and hits:
         result.contact_sheet(sheet)
@@ -346,7 +448,9 @@ def score_matrices(library, names: list[str], queries: list[str], *, model=None)
 
     ``learned``: cosine in the joint space; ``caption``: MiniLM cosine to the
     generated caption (or the transcript, whichever is closer); ``bm25``: full-text
-    score, ``-inf`` where a video does not match. Only the named videos are ranked.
+    score, ``-inf`` where a video does not match; ``tags``: the best shot's tag score where
+    it is a confident match (:data:`TAG_MATCH`), else ``-inf`` (only in a library with
+    shot tags). Only the named videos are ranked.
     """
     from vidcap.features.text import encode
 
@@ -385,6 +489,15 @@ def score_matrices(library, names: list[str], queries: list[str], *, model=None)
                 if vid in col:
                     bm[i, col[vid]] = s
         out["bm25"] = bm
+    tagged = lib.shot_rows(["video", "vec_tags"])
+    if tagged:
+        col = {r["id"]: j for j, r in enumerate(rows)}
+        tags = np.full((len(queries), len(rows)), -np.inf)
+        for r in tagged:
+            if r["video"] in col:
+                j = col[r["video"]]
+                tags[:, j] = np.maximum(tags[:, j], q @ np.asarray(r["vec_tags"], dtype=np.float32))
+        out["tags"] = np.where(tags >= TAG_MATCH, tags, -np.inf)
     return out
 
 
@@ -398,7 +511,8 @@ def evaluate_retrieval(corpus, library, *, splits=None, split="test", videos=Non
     Every English reference caption of the split's videos is a query; the split's
     videos are the gallery. ``videos``: a folder holding them -- they are indexed
     into ``library`` first (once; re-runs reuse it). Modes fuse their signals by
-    reciprocal rank exactly as :func:`search` does.
+    reciprocal rank exactly as :func:`search` does, the shots' tags included (a confident
+    tag match first); the on-screen text is left out.
     """
     from vidcap.data.captions import _find_video, load_corpus, load_splits
     from vidcap.metrics.retrieval import reciprocal_rank_fusion, retrieval_metrics
@@ -439,10 +553,14 @@ def evaluate_retrieval(corpus, library, *, splits=None, split="test", videos=Non
             log.warning("mode %s skipped: the library lacks %s", mode,
                         [s for s in MODE_SIGNALS[mode] if s not in mats])
             continue
+        confident = np.isfinite(mats["tags"]) if "tags" in mats else None
+        if confident is not None and confident.any():
+            signals.append(mats["tags"])
         if len(signals) == 1:
             result.modes[mode] = retrieval_metrics(signals[0], owner)
         else:
-            t2v = retrieval_metrics(reciprocal_rank_fusion(signals, axis=1, k=RRF_K), owner)["t2v"]
-            v2t = retrieval_metrics(reciprocal_rank_fusion(signals, axis=0, k=RRF_K), owner)["v2t"]
+            boost = confident.astype(float) if confident is not None else 0.0  # RRF sums stay below 1
+            t2v = retrieval_metrics(reciprocal_rank_fusion(signals, axis=1, k=RRF_K) + boost, owner)["t2v"]
+            v2t = retrieval_metrics(reciprocal_rank_fusion(signals, axis=0, k=RRF_K) + boost, owner)["v2t"]
             result.modes[mode] = {"t2v": t2v, "v2t": v2t}
     return result

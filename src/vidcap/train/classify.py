@@ -24,13 +24,21 @@ import torch
 from vidcap.config import ClassifyConfig
 from vidcap.data.folders import SPLITS, VideoDataset, VideoItem, load_dataset
 from vidcap.errors import DataError, ModelError, VidcapError
+from vidcap.features.domain import Domain, video_vectors
 from vidcap.features.store import FeatureStore, Params, remove_stale_temps
 from vidcap.io.files import write_json
 from vidcap.metrics.classify import confusion_matrix, top_k_accuracy
 from vidcap.progress import Callback, report
 from vidcap.results import ClassifierEvaluation, TrainResult
-from vidcap.tasks.classify import (build_model, forward, load_kinetics_state, make_checkpoint,
-                                   model_from_checkpoint, read_checkpoint)
+from vidcap.scale import ddp
+from vidcap.tasks.classify import (
+    build_model,
+    forward,
+    load_kinetics_state,
+    make_checkpoint,
+    model_from_checkpoint,
+    read_checkpoint,
+)
 from vidcap.train.loop import Rng, Trainer, fit, prepare_run_dir, run_config
 
 log = logging.getLogger(__name__)
@@ -265,24 +273,45 @@ def recalibrate_batchnorm(model, data: SplitData, batch_size: int = 32) -> None:
 
 
 @torch.no_grad()
-def predict_logits(model, data: SplitData, batch_size: int = 64) -> np.ndarray:
-    """Logits ``(N, C)`` of every video in ``data`` (eval mode)."""
+def predict_logits(model, data: SplitData, batch_size: int = 64, *, embeddings: list | None = None) -> np.ndarray:
+    """Logits ``(N, C)`` of every video in ``data`` (eval mode); ``embeddings``: a list that gets R(2+1)D's
+    embedding ``(B, D)`` of each batch (for the in-domain check)."""
     was = model.training
     model.eval()
     out = []
     for start in range(0, len(data), batch_size):
-        logits, _ = forward(model, data.tensors(slice(start, start + batch_size)))
+        batch = data.tensors(slice(start, start + batch_size))
+        if embeddings is not None:
+            emb = model.embed(batch["clips"])
+            logits = model.net.fc(emb)
+            embeddings.append(emb.float().numpy())
+        else:
+            logits, _ = forward(model, batch)
         out.append(logits.float().numpy())
     model.train(was)
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def _evaluate_split(model, data: SplitData | None) -> dict:
+def _evaluate_split(model, data: SplitData | None, *, embeddings: list | None = None) -> dict:
     if data is None or len(data) == 0:
         return {}
-    logits = predict_logits(model, data)
+    logits = predict_logits(model, data, embeddings=embeddings)
     loss = float(torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(data.labels)))
     return {"loss": loss, "acc": float((logits.argmax(1) == data.labels).mean())}
+
+
+def fit_domain(cfg: ClassifyConfig, train: SplitData, val: SplitData | None):
+    """Where the training videos lie (:mod:`vidcap.features.domain`). Feature models: their frames'
+    features, the edge from the validation videos. R(2+1)D reads pixels, so its space is its own
+    embedding, which changes as it learns: it is fitted on the validation videos' embeddings at each
+    validation instead (``ClassifyTrainer.validate``)."""
+    if cfg.model == "r2plus1d":
+        return None
+
+    def vectors(data):
+        return video_vectors(data.inputs["feats"], data.inputs.get("mask")) if data is not None else []
+
+    return Domain.fit(vectors(train), vectors(val), space=f"{cfg.backbone} frames")
 
 
 # ----------------------------------------------------------------------------- training
@@ -306,6 +335,7 @@ class ClassifyTrainer(Trainer):
         self.steps_per_epoch = math.ceil(len(self.train) / cfg.batch_size)
         self.augment = cfg.model == "r2plus1d" and cfg.augment is not False
         self.lr = cfg.lr
+        self.domain = fit_domain(cfg, self.train, self.val)
 
     def train_epoch(self, epoch: int, rng: Rng) -> dict:
         cfg, train = self.cfg, self.train
@@ -321,19 +351,26 @@ class ClassifyTrainer(Trainer):
             self.lr = learning_rate(cfg, (epoch - 1) * self.steps_per_epoch + b, self.steps_per_epoch)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr
-            logits, loss = forward(self.model, batch, targets)
+            rows, n = ddp.local_rows(len(idx))  # this process's share of the batch (all of it alone)
+            if n < len(idx):
+                batch, targets = {k: v[rows] for k, v in batch.items()}, targets[rows]
+            logits, loss = forward(self.net, batch, targets)
+            loss, mean, _ = ddp.weighted(loss, n)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
             self.optimizer.step()
-            losses.append(loss.item() * len(idx))
-            correct += int((logits.argmax(1) == targets).sum())
+            losses.append(mean * len(idx))
+            correct += int(ddp.total(int((logits.argmax(1) == targets).sum()) if n else 0))
         if cfg.recalibrate_bn or (cfg.recalibrate_bn is None and cfg.model == "r2plus1d"):
             recalibrate_batchnorm(self.model, train, cfg.batch_size)
         return {"train_loss": sum(losses) / len(train), "train_acc": correct / len(train)}
 
     def validate(self, epoch: int) -> dict:
-        v = _evaluate_split(self.model, self.val)
+        embeddings = [] if self.cfg.model == "r2plus1d" else None
+        v = _evaluate_split(self.model, self.val, embeddings=embeddings)
+        if embeddings:  # one vector per validation video
+            self.domain = Domain.fit(list(np.concatenate(embeddings)[:, None]), None, space="r2plus1d embedding")
         return {"val_loss": v["loss"], "val_acc": v["acc"]} if v else {}
 
     def learning_rate(self) -> float:
@@ -349,7 +386,7 @@ class ClassifyTrainer(Trainer):
 
     def checkpoint(self, metrics: dict) -> dict:
         return make_checkpoint(self.model, self.cfg, self.dataset.classes, feature_dim=self.feature_dim,
-                               frame_step=self.frame_step)
+                               frame_step=self.frame_step, domain=self.domain)
 
     def load_weights(self, ckpt: dict) -> None:
         if ckpt["classes"] != self.dataset.classes:
@@ -378,6 +415,7 @@ def train_classify(
     progress: Callback | None = None,
     stop_after: int | None = None,
     workers: int = 0,
+    nproc: int = 1,
     **options,
 ) -> TrainResult:
     """Train a classifier on ``dataset`` (a folder, world or split-list root, or a :class:`VideoDataset`).
@@ -385,17 +423,24 @@ def train_classify(
     ``options`` override fields of :class:`~vidcap.config.ClassifyConfig` (``model``,
     ``epochs``, ``num_frames``, ...). ``resume=True`` continues ``out_dir/last.pt`` exactly
     (same batches, same dropout masks) with the run's own options. ``stop_after`` stops
-    after that many epochs of this call.
+    after that many epochs of this call. ``nproc``: processes (DistributedDataParallel,
+    :mod:`vidcap.scale.ddp`); ``batch_size`` stays the global batch.
     """
     cfg = run_config(ClassifyConfig, options, out_dir, resume=resume, config=config).resolved()
     prepare_run_dir(out_dir, resume=resume)  # refuse a bad --out-dir before any work
+    return ddp.run(_train_classify, nproc, {"dataset": dataset, "out_dir": out_dir, "cfg": cfg, "cache_dir": cache_dir,
+                                            "resume": resume, "stop_after": stop_after, "workers": workers}, progress)
+
+
+def _train_classify(dataset, out_dir, *, cfg, cache_dir, resume, stop_after, workers, progress):
     if not isinstance(dataset, VideoDataset):
         dataset = load_dataset(dataset)
     dataset = VideoDataset(dataset.root, dataset.classes, {s: v for s, v in dataset.splits.items() if s in SPLITS},
                            dataset.skipped, dataset.layout)
     rng = Rng.seeded(cfg.seed)
-    splits, skipped, feature_dim = prepare_inputs(dataset, cfg, cache_dir=cache_dir, progress=progress,
-                                                  workers=workers)
+    with ddp.rank_zero_first():  # rank 0 computes what is not cached
+        splits, skipped, feature_dim = prepare_inputs(dataset, cfg, cache_dir=cache_dir, progress=progress,
+                                                      workers=workers)
     skipped = dataset.skipped + skipped
     if skipped:
         log.warning("%d videos could not be read and were skipped; see %s", len(skipped), Path(out_dir) / "skipped.json")
@@ -404,7 +449,8 @@ def train_classify(
     trainer = ClassifyTrainer(cfg, dataset, splits, feature_dim, skipped)
     result = fit(trainer, out_dir, config=cfg, epochs=cfg.epochs, patience=cfg.patience, rng=rng, resume=resume,
                  progress=progress, stop_after=stop_after)
-    write_json(Path(out_dir) / "skipped.json", skipped)
+    if ddp.is_main():
+        write_json(Path(out_dir) / "skipped.json", skipped)
     return result
 
 

@@ -23,6 +23,11 @@ rest, the same way for every task:
   new run refuses a folder that already holds one.
 
 Checkpoints load with ``torch.load(weights_only=True)``.
+
+On several processes (:mod:`vidcap.scale.ddp`: ``nproc=N`` or ``torchrun``) every process
+trains its share of each batch through :attr:`Trainer.net` (the model under
+DistributedDataParallel); rank 0 validates, writes the run folder and reports progress,
+and ``last.pt`` holds every rank's generators.
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ from vidcap.io.checkpoints import read_checkpoint_dict, save_checkpoint
 from vidcap.io.files import to_json, write_json, write_text
 from vidcap.progress import Callback, report
 from vidcap.results import TrainResult
+from vidcap.scale import ddp
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +104,13 @@ class Trainer:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler = None
+    _net = None
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """What ``train_epoch`` runs forward and backward: the model (under DistributedDataParallel
+        on several processes; :mod:`vidcap.scale.ddp`)."""
+        return self.model if self._net is None else self._net
 
     def train_epoch(self, epoch: int, rng: Rng) -> dict:
         """Run one epoch (``epoch`` counts from 1); return metrics such as ``{"train_loss": 2.1}``."""
@@ -228,13 +241,17 @@ def fit(
         trainer.optimizer.load_state_dict(state["optimizer"])
         if trainer.scheduler is not None and state.get("scheduler") is not None:
             trainer.scheduler.load_state_dict(state["scheduler"])
-        rng.restore(state["rng"])
+        ranks = state.get("rng_ranks") or []
+        rng.restore(ranks[ddp.rank()] if len(ranks) == ddp.world() else state["rng"])
         history = list(state["history"])
         best_row = state["best"]
         bad_epochs = int(state["bad_epochs"])
         epoch = int(state["epoch"])
         log.info("resuming %s at epoch %d", out, epoch + 1)
-    write_json(out / "config.json", {"task": trainer.task, "config": config.to_dict(), **trainer.describe()})
+    main = ddp.is_main()  # on several processes only rank 0 validates and writes
+    trainer._net = ddp.wrap(trainer.model)
+    if main:
+        write_json(out / "config.json", {"task": trainer.task, "config": config.to_dict(), **trainer.describe()})
 
     stopped_early = patience > 0 and bad_epochs >= patience
     ran = 0
@@ -245,27 +262,32 @@ def fit(
         ran += 1
         row = {"epoch": epoch}
         row.update(trainer.train_epoch(epoch, rng))
-        row.update(trainer.validate(epoch))
+        if main:
+            row.update(trainer.validate(epoch))
         row["lr"] = trainer.learning_rate()
         row["seconds"] = round(time.perf_counter() - t0, 3)
-        row = {k: _round(v) for k, v in row.items()}
+        row = ddp.broadcast({k: _round(v) for k, v in row.items()})
         history.append(row)
         metrics = {k: v for k, v in row.items() if k not in ("lr", "seconds")}
         if trainer.better(row, best_row):
             best_row, bad_epochs = row, 0
-            save_checkpoint({**trainer.checkpoint(metrics), "metrics": metrics}, out / "best.pt")
+            if main:
+                save_checkpoint({**trainer.checkpoint(metrics), "metrics": metrics}, out / "best.pt")
         else:
             bad_epochs += 1
         stopped_early = patience > 0 and bad_epochs >= patience
-        state = {"version": STATE_VERSION, "task": trainer.task, "epoch": epoch, "config": config.to_dict(),
-                 "optimizer": trainer.optimizer.state_dict(),
-                 "scheduler": None if trainer.scheduler is None else trainer.scheduler.state_dict(),
-                 "rng": rng.state(), "history": history, "best": best_row, "bad_epochs": bad_epochs}
-        save_checkpoint({**trainer.checkpoint(metrics), "metrics": metrics, "train_state": state}, out / "last.pt")
-        _write_logs(out, history)
-        from vidcap.viz.plots import plot_curves
+        ranks = ddp.gather(rng.state())
+        if main:
+            state = {"version": STATE_VERSION, "task": trainer.task, "epoch": epoch, "config": config.to_dict(),
+                     "optimizer": trainer.optimizer.state_dict(),
+                     "scheduler": None if trainer.scheduler is None else trainer.scheduler.state_dict(),
+                     "rng": ranks[0], "history": history, "best": best_row, "bad_epochs": bad_epochs,
+                     **({"rng_ranks": ranks} if len(ranks) > 1 else {})}
+            save_checkpoint({**trainer.checkpoint(metrics), "metrics": metrics, "train_state": state}, out / "last.pt")
+            _write_logs(out, history)
+            from vidcap.viz.plots import plot_curves
 
-        plot_curves(history, out / "curves.png", title=f"{trainer.task}: {out.name}")
+            plot_curves(history, out / "curves.png", title=f"{trainer.task}: {out.name}")
         message = None
         if stopped_early:
             name, _ = trainer.score(best_row)
@@ -279,8 +301,9 @@ def fit(
     finished = epoch >= epochs or stopped_early
     best = out / "best.pt"
     extra = dict(trainer.describe())
-    if finished:
+    if finished and main:
         extra.update(trainer.finish(best if best.is_file() else None))
+    ddp.barrier()  # the others end once rank 0 has written everything
     name, value = trainer.score(best_row) if best_row is not None else (trainer.monitor, None)
     if value is not None and (name == trainer.fallback or trainer.mode == "min"):
         value = -value

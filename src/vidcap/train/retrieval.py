@@ -18,11 +18,13 @@ import torch
 
 from vidcap.config import RetrievalTrainConfig
 from vidcap.errors import DataError
+from vidcap.features.domain import fit_domain
 from vidcap.io.files import atomic_path
 from vidcap.metrics.retrieval import retrieval_metrics
 from vidcap.models.retrieval import RetrievalConfig, VideoTextModel
 from vidcap.progress import Callback
 from vidcap.results import TrainResult
+from vidcap.scale import ddp
 from vidcap.tasks.retrieval import make_checkpoint
 from vidcap.train.caption import prepare_data
 from vidcap.train.loop import Rng, Trainer, fit, prepare_run_dir, run_config
@@ -85,6 +87,7 @@ class RetrievalTrainer(Trainer):
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=cfg.lr, pct_start=0.1,
                                                              total_steps=cfg.epochs * steps_per_epoch)
         self.tr_idx = torch.as_tensor([index[n] for n in self.train_names])
+        self.domain = fit_domain(fs, self.train_names, self.val_names, space=f"{self.backbone} frames")
         self.tr_vec, tr_owner, _ = caption_vectors(data.corpus, self.train_names, out / "text_train.npz")
         self.per_video = [np.flatnonzero(tr_owner == i) for i in range(len(self.train_names))]
         if self.val_names:
@@ -100,20 +103,23 @@ class RetrievalTrainer(Trainer):
             batch = order[s:s + cfg.batch_size]
             if len(batch) < 2:
                 continue
+            picks = [rng.numpy.choice(self.per_video[b], size=min(cfg.captions_per_video, len(self.per_video[b])),
+                                      replace=False) for b in batch]  # drawn for the whole batch on every process
+            local, n = ddp.local_rows(len(batch))  # this process's videos of the batch (all of them alone)
+            batch = batch[local.numpy()]
             rows, owners = [], []
-            for j, b in enumerate(batch):
-                caps = self.per_video[b]
-                pick = rng.numpy.choice(caps, size=min(cfg.captions_per_video, len(caps)), replace=False)
-                rows += list(pick)
-                owners += [j] * len(pick)
-            _, loss = self.model(fs.feats[self.tr_idx[batch]], fs.mask[self.tr_idx[batch]],
-                                 torch.as_tensor(self.tr_vec[rows]), torch.as_tensor(owners))
+            for j, k in enumerate(local.tolist()):
+                rows += list(picks[k])
+                owners += [j] * len(picks[k])
+            _, loss = self.net(fs.feats[self.tr_idx[batch]], fs.mask[self.tr_idx[batch]],
+                               torch.as_tensor(self.tr_vec[rows]), torch.as_tensor(owners))
+            loss, mean, _ = ddp.weighted(loss, n)  # negatives: this process's videos of the batch
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.optimizer.step()
             self.scheduler.step()
-            losses.append(float(loss.detach()))
+            losses.append(mean)
         return {"train_loss": float(np.mean(losses))}
 
     def validate(self, epoch: int) -> dict:
@@ -130,7 +136,7 @@ class RetrievalTrainer(Trainer):
 
     def checkpoint(self, metrics: dict) -> dict:
         return make_checkpoint(self.model, backbone=self.backbone, num_frames=self.T, metrics=metrics,
-                               train=asdict(self.cfg))
+                               train=asdict(self.cfg), domain=self.domain)
 
     def describe(self) -> dict:
         return {"data": {"train": len(self.train_names), "val": len(self.val_names), "backbone": self.backbone,
@@ -148,6 +154,7 @@ def train_retrieval(
     resume: bool = False,
     progress: Callback | None = None,
     stop_after: int | None = None,
+    nproc: int = 1,
     **options,
 ) -> TrainResult:
     """Train the joint embedding on a captioned corpus (MSVD ``video_corpus.csv`` or MSR-VTT JSON).
@@ -155,12 +162,22 @@ def train_retrieval(
     ``features``: a folder of ``<name>.npy`` (T, D) frame features; or ``videos``: a
     folder of videos, whose features are extracted into ``out_dir/features``.
     ``splits``: by :func:`vidcap.data.captions.resolve_splits` (``splits.json`` beside the
-    corpus when there is one). Options: :class:`~vidcap.config.RetrievalTrainConfig`.
+    corpus when there is one). Options: :class:`~vidcap.config.RetrievalTrainConfig`. ``nproc``:
+    processes (DistributedDataParallel, :mod:`vidcap.scale.ddp`; each contrasts its own
+    videos of the global batch).
     """
     cfg = run_config(RetrievalTrainConfig, options, out_dir, resume=resume, config=config)
     prepare_run_dir(out_dir, resume=resume)  # refuse a bad --out-dir before any work
-    data = prepare_data(corpus, features=features, videos=videos, splits=splits, cache_dir=Path(out_dir) / "features",
-                        backbone=cfg.backbone, num_frames=cfg.num_frames, split_seed=cfg.seed, progress=progress)
+    return ddp.run(_train_retrieval, nproc, {"corpus": corpus, "out_dir": out_dir, "features": features,
+                                             "videos": videos, "splits": splits, "cfg": cfg, "resume": resume,
+                                             "stop_after": stop_after}, progress)
+
+
+def _train_retrieval(corpus, out_dir, *, features, videos, splits, cfg, resume, stop_after, progress):
+    with ddp.rank_zero_first():  # rank 0 extracts what is missing
+        data = prepare_data(corpus, features=features, videos=videos, splits=splits,
+                            cache_dir=Path(out_dir) / "features", backbone=cfg.backbone, num_frames=cfg.num_frames,
+                            split_seed=cfg.seed, progress=progress)
     rng = Rng.seeded(cfg.seed)
     trainer = RetrievalTrainer(cfg, data, Path(out_dir))
     return fit(trainer, out_dir, config=cfg, epochs=cfg.epochs, patience=cfg.patience, rng=rng, resume=resume,

@@ -212,6 +212,8 @@ async function showResult(card, job) {
   else if (job.state === "cancelled") box.append(el("p", { class: "muted", text: "cancelled" }));
   else if (job.state === "done") {
     try { await RENDER[job.task](job, job.result, box); } catch (e) { box.append(el("p", { class: "error", text: e.message })); }
+    // a model out of its depth says so above its answer (results.py: in_domain, warning)
+    if (job.result && job.result.warning) box.prepend(el("p", { class: "note warning", text: `⚠ ${job.result.warning}` }));
   }
   card.dataset.rendered = job.state;
 }
@@ -288,8 +290,9 @@ async function search(q) {
     const img = el("img", { alt: h.name, src: h.thumbs || "" });
     const card = el("div", { class: "hit", tabindex: "0", "data-id": h.id },
       img, el("p", {}, el("b", { text: `${h.rank}. ${h.name}` })),
-      el("p", { class: "muted", text: `score ${h.score.toFixed(4)} · ${h.time === null ? "matched: whole video" : `matched at ${secs(h.time)}`}` }),
-      h.caption ? el("p", { text: h.caption }) : null);
+      el("p", { class: "muted", text: `score ${h.score.toFixed(4)} · ${h.time === null ? "matched: whole video" : `matched at ${secs(h.start)}–${secs(h.end)}`}` }),
+      h.caption ? el("p", { text: h.caption }) : null,
+      h.in_domain === false ? el("p", { class: "muted warning", text: "out of the models' domain: caption and score are probably meaningless" }) : null);
     // a click on the strip plays from the frame clicked (the strip holds evenly spaced frames)
     card.addEventListener("click", (e) => {
       let t = h.time || 0;
