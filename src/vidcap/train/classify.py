@@ -300,7 +300,7 @@ def _evaluate_split(model, data: SplitData | None, *, embeddings: list | None = 
     return {"loss": loss, "acc": float((logits.argmax(1) == data.labels).mean())}
 
 
-def fit_domain(cfg: ClassifyConfig, train: SplitData, val: SplitData | None):
+def feature_domain(cfg: ClassifyConfig, train: SplitData, val: SplitData | None):
     """Where the training videos lie (:mod:`vidcap.features.domain`). Feature models: their frames'
     features, the edge from the validation videos. R(2+1)D reads pixels, so its space is its own
     embedding, which changes as it learns: it is fitted on the validation videos' embeddings at each
@@ -335,7 +335,7 @@ class ClassifyTrainer(Trainer):
         self.steps_per_epoch = math.ceil(len(self.train) / cfg.batch_size)
         self.augment = cfg.model == "r2plus1d" and cfg.augment is not False
         self.lr = cfg.lr
-        self.domain = fit_domain(cfg, self.train, self.val)
+        self.domain = feature_domain(cfg, self.train, self.val)
 
     def train_epoch(self, epoch: int, rng: Rng) -> dict:
         cfg, train = self.cfg, self.train
