@@ -7,7 +7,8 @@ same weights, the same batches and the same optimizer. Both losses are checked t
 agree before timing. Prints a table of training samples/s and the speed-up, and
 the compute floor: the step's FLOPs (forward + backward, counted by torch) at this
 machine's measured matmul rate -- no implementation of the same model in the same
-precision can train faster than that on this CPU.
+precision can train faster than that on this CPU. A third row trains the same model
+in bf16 autocast (``precision="bf16"`` of ``vidcap train caption``).
 
     python benchmarks/train_caption.py                 # the bundled model's shape
     python benchmarks/train_caption.py --preset seed   # hidden 512, 80 frames, 4096-d
@@ -15,6 +16,7 @@ precision can train faster than that on this CPU.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -24,6 +26,8 @@ import torch.nn.functional as F
 
 from vidcap.data.vocab import BOS, EOS, PAD
 from vidcap.models.s2vt import S2VT, S2VTConfig
+from vidcap.runtime import cpu_features, cpu_model
+from vidcap.train.caption import autocast
 
 PRESETS = {
     "small": dict(feature_dim=1280, hidden=64, frame_steps=16, max_words=20),
@@ -147,16 +151,27 @@ def main():
     loop_model = S2VT(model.config)
     loop_model.load_state_dict(model.state_dict())
     loop = LoopS2VT(loop_model)
+    bf16_model = S2VT(model.config)
+    bf16_model.load_state_dict(model.state_dict())
+
+    def bf16_step(f, c):
+        with autocast("bf16"):
+            return bf16_model(f, None, c)[1]
+
     rates = train_rates({"fast": (lambda f, c: model(f, None, c)[1], list(model.parameters())),
-                         "loop": (lambda f, c: loop(f, c), list(loop.parameters()))}, data)
-    fast, slow = rates["fast"], rates["loop"]
+                         "loop": (lambda f, c: loop(f, c), list(loop.parameters())),
+                         "bf16": (bf16_step, list(bf16_model.parameters()))}, data)
+    fast, slow, bf16 = rates["fast"], rates["loop"], rates["bf16"]
     gflop, rate = step_gflop(loop, *data[0]), matmul_gflops(args.threads)
     floor = args.batch_size / (gflop / rate)
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cpu_features().items())
+    print(f"CPU: {cpu_model()} ({flags}); load average {os.getloadavg()[0]:.2f}")
     print(f"S2VT training, preset {args.preset} {cfg}, batch {args.batch_size}, vocab {args.vocab}, "
           f"median of {args.batches} interleaved batches, {args.threads} thread(s); losses agree ({float(a):.5f})")
     print(f"{'implementation':<36} {'samples/s':>10} {'speed-up':>9}")
     print(f"{'LSTMCell loop per time step (seed)':<36} {slow:10.1f} {1.0:9.2f}")
     print(f"{'vidcap: nn.LSTM over whole sequence':<36} {fast:10.1f} {fast / slow:9.2f}")
+    print(f"{'vidcap, bf16 autocast (--precision)':<36} {bf16:10.1f} {bf16 / slow:9.2f}")
     print(f"{'compute floor (FLOPs / matmul rate)':<36} {floor:10.1f} {floor / slow:9.2f}")
     print(f"one step = {gflop:.2f} GFLOP (forward + backward); fp32 matmul rate {rate:.0f} GFLOP/s, "
           f"{args.threads} thread(s); vidcap reaches {fast / floor:.0%} of the floor")

@@ -80,7 +80,7 @@ def _imports(argv: list[str]) -> set[str]:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "caption", "--help"], ["backbones", "--json"],
-                                  ["info", "/nonexistent.mp4"]])
+                                  ["info", "/nonexistent.mp4"], ["models", "--json"]])
 def test_light_commands_import_neither_torch_nor_transformers(argv):
     loaded = _imports(argv)
     assert "vidcap.cli" in loaded

@@ -6,9 +6,13 @@ The tolerance of the loss curves: both runs compute the same global batches (the
 draws from the run's generators) and the same gradient (each process's loss weighted by its
 share of the batch's target tokens or videos), so they differ only in the order float32
 sums are taken (two halves added instead of one pass): about 1e-7 relative per step. Over
-the 4 epochs here that stays below 1e-5 in the loss (measured: at most 1e-6, weights within
-1e-7), while a wrong weighting (the mean of the two halves' means) moves the losses by 1e-3
-and more, and one dropped half of the batch by far more.
+the 4 epochs here that stays below 1e-5 in the loss (measured: at most 1e-6), while a wrong
+weighting (the mean of the two halves' means) moves the losses by 1e-3 and more, and one
+dropped half of the batch by far more. The weights get a looser bound, WEIGHT_TOL: Adam
+divides each step by the gradient's running RMS, so where a gradient is nearly zero (the
+embedding of a word the batch barely uses) a rounding difference is not damped. Measured:
+within 1e-7 on an AVX2 CPU, up to 1.9e-5 (embed.weight, whose entries reach 3.9) on an
+AVX-512 one, whose kernels sum in another order.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]
 
 RUN_FILES = {"config.json", "log.csv", "log.jsonl", "curves.png", "best.pt", "last.pt"}
 TOL = 1e-5
+WEIGHT_TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +66,7 @@ def test_two_processes_follow_one_with_the_same_global_batch(world, two, tmp_pat
     for a, b in zip(_curve(one, "train_loss", "val_loss"), _curve(two, "train_loss", "val_loss")):
         assert a == pytest.approx(b, abs=TOL)
     wa, wb = _weights(tmp_path / "one" / "last.pt"), _weights(two_dir / "last.pt")
-    assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
+    assert all(torch.allclose(wa[k], wb[k], atol=WEIGHT_TOL) for k in wa)
     # rank 0 alone writes: one row per epoch, the one layout, and every rank's generators in last.pt
     assert {p.name for p in two_dir.iterdir()} == RUN_FILES
     assert len((two_dir / "log.csv").read_text().splitlines()) == 1 + 4

@@ -277,12 +277,17 @@ def test_high_frame_rate_in_between_frames(tmp_path):
         dense = content(hfr / "hfr" / f"{name}.mkv")
         assert len(dense) == (len(normal) - 1) * 3 + 1
         # frames 0, 3, 6, ... are the normal video's frames before H.264: encoded with the
-        # world's settings (crf 18, x264 veryfast, one thread) they give the same decoded
-        # frames, and frame 0 followed by the frames just after 0, 3, 6, ... does not
-        for frames, same in ((dense[::3], True), (np.concatenate([dense[:1], dense[1::3]]), False)):
+        # world's settings (crf 18, x264 veryfast, one thread) they give the normal video's
+        # decoded frames, and frame 0 followed by the frames just after 0, 3, 6, ... does not.
+        # Identical on AVX2 CPUs; on an AVX-512 one the lossless round trip moves a few blocks
+        # (measured: 0.9 % of pixels, mean difference 0.02 levels, against 2.2-3.2 and 78 %
+        # for the shifted frames), so "the same" is a mean difference under 0.2.
+        diffs = []
+        for frames in (dense[::3], np.concatenate([dense[:1], dense[1::3]])):
             assert len(frames) == len(normal)
             write_video(tmp_path / "again.mp4", frames, 25, crf=18, options={"preset": "veryfast"})
-            assert np.array_equal(content(tmp_path / "again.mp4"), normal) == same, name
+            diffs.append(np.abs(content(tmp_path / "again.mp4").astype(int) - normal.astype(int)).mean())
+        assert diffs[0] < 0.2 < 1.0 < diffs[1], (name, diffs)
         gt = json.loads((hfr / "gt" / f"{name}.json").read_text())
         assert gt["hfr"]["num_frames"] == len(dense) and gt["hfr"]["fps"] == 75
         assert gt["hfr"]["frames"][3]["objects"] == gt["frames"][1]["objects"]

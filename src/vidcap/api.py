@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "backbones", "caption", "classify", "describe", "emotions", "evaluate_caption", "evaluate_classify",
     "evaluate_retrieval", "extract", "extract_many", "inbetween", "index", "interpolate", "iter_frames",
-    "library_check", "library_list", "library_remove", "load_captioner", "load_classifier", "ocr", "probe",
+    "library_check", "library_list", "library_remove", "load_captioner", "load_classifier", "models", "ocr", "probe",
     "sample_frames", "score_captions", "search", "shots", "subtitles", "synth", "tag", "train_caption",
     "train_classify", "train_emotions", "train_retrieval", "transcribe", "write_video",
 ]
@@ -65,18 +65,23 @@ def write_video(path, frames, fps, *, codec=None, crf: float = 18, lossless: boo
 
 # --------------------------------------------------------------------------- features
 def extract(path, *, backbone: str = "mobilenet_v2", num_frames: int | None = 80, fps: float | None = None,
-            short: str = "pad", backend: str = "auto") -> results.Features:
-    """CNN features ``(T, D)`` and timestamps of one video's sampled frames (nothing is stored)."""
+            short: str = "pad", backend: str = "auto", precision: str = "fp32") -> results.Features:
+    """CNN features ``(T, D)`` and timestamps of one video's sampled frames (nothing is stored).
+
+    ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto`` (docs/features.md#precision)."""
     from vidcap.features.extract import extract as run
 
-    return run(path, backbone=backbone, num_frames=num_frames, fps=fps, short=short, backend=backend)
+    return run(path, backbone=backbone, num_frames=num_frames, fps=fps, short=short, backend=backend,
+               precision=precision)
 
 
 def extract_many(inputs, out_dir, *, backbone: str = "mobilenet_v2", num_frames: int | None = 80,
                  fps: float | None = None, short: str = "pad", workers: int | None = None, backend: str = "auto",
-                 engine: str = "local", address: str | None = None, progress=None) -> results.ExtractSummary:
+                 precision: str = "fp32", engine: str = "local", address: str | None = None,
+                 progress=None) -> results.ExtractSummary:
     """Features of many videos (files, folders, ``.txt`` lists) into a resumable feature store.
 
+    ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto`` (part of the cache key).
     ``engine="ray"``: decode and run the backbone on a Ray cluster (``address``, default
     ``RAY_ADDRESS`` or a local one; ``workers``: backbone actors; inputs may be object-store
     URIs); the store is the same (see docs/scale.md)."""
@@ -85,7 +90,16 @@ def extract_many(inputs, out_dir, *, backbone: str = "mobilenet_v2", num_frames:
 
     runner = RayRunner(address, workers) if uses_ray(engine) else None
     return run(inputs, out_dir, backbone=backbone, num_frames=num_frames, fps=fps, short=short, workers=workers,
-               backend=backend, runner=runner, progress=progress)
+               backend=backend, precision=precision, runner=runner, progress=progress)
+
+
+def models() -> list[results.ModelInfo]:
+    """Every model each task can run: bundled (offline) or hub (fetched once), whether its weights are here,
+    and the ``--model`` value that selects it (imports neither torch nor transformers)."""
+    from vidcap.results import ModelInfo
+    from vidcap.tasks.hub import catalog
+
+    return [ModelInfo(**row) for row in catalog()]
 
 
 def backbones() -> list[results.BackboneInfo]:
@@ -130,7 +144,7 @@ def caption(videos, *, model=None, beam_size: int | None = None, length_penalty:
                       address=address, progress=progress)
     from vidcap.tasks.caption import Captioner
 
-    captioner = model if isinstance(model, Captioner) else Captioner.load(model)
+    captioner = model if hasattr(model, "caption_one") else Captioner.load(model)  # also a hub GitCaptioner
     return captioner.caption(videos, beam_size=beam_size, length_penalty=length_penalty, errors=errors,
                              progress=progress)
 
@@ -166,20 +180,22 @@ def evaluate_caption(model, corpus, *, features=None, videos=None, splits=None, 
 
 
 # --------------------------------------------------------------------------- classification
-def load_classifier(model):
-    """A :class:`vidcap.tasks.classify.VideoClassifier` loaded once (a run folder, checkpoint or ``kinetics400``)."""
+def load_classifier(model, *, labels=None):
+    """A :class:`vidcap.tasks.classify.VideoClassifier` loaded once: a run folder or checkpoint,
+    ``torchvision:NAME`` (``kinetics400``), or a CLIP model (``hf:...``, a folder) with ``labels``."""
     from vidcap.tasks.classify import VideoClassifier
 
-    return VideoClassifier.load(model)
+    return VideoClassifier.load(model, labels=labels)
 
 
-def classify(videos, model, *, window: int = 16, stride: int = 8, top_k: int = 5, output=None, gif=None,
-             errors: str = "raise", progress=None) -> list:
-    """Top-k actions per sliding window and per video, optionally an annotated video / GIF."""
+def classify(videos, model, *, window: int | None = None, stride: int | None = None, top_k: int = 5, labels=None,
+             output=None, gif=None, errors: str = "raise", progress=None) -> list:
+    """Top-k actions per sliding window and per video, optionally an annotated video / GIF; ``model``: a run
+    folder, ``torchvision:s3d`` (Kinetics-400), or a CLIP model with ``labels`` ("a,b,c") for zero-shot labels."""
     from vidcap.tasks.classify import classify as run
 
-    return run(videos, model, window=window, stride=stride, top_k=top_k, output=output, gif=gif, errors=errors,
-               progress=progress)
+    return run(videos, model, window=window, stride=stride, top_k=top_k, labels=labels, output=output, gif=gif,
+               errors=errors, progress=progress)
 
 
 def train_classify(dataset, out_dir, *, videos_dir=None, cache_dir=None, resume: bool = False, progress=None,

@@ -65,6 +65,9 @@ class CaptionTrainConfig(Config):
     patience: int = option(0, "stop after this many epochs without a better validation CIDEr (0: never)")
     val_beam_size: int = option(1, "beam size of the per-epoch validation CIDEr")
     seed: int = option(0, "random seed (initialisation, batches, captions drawn)")
+    precision: str = option("fp32", "training steps in fp32, or in bf16 autocast (torch.autocast; fast where the "
+                            "CPU has AVX-512 BF16 / AMX, or on a GPU; benchmarks/train_caption.py measures it)",
+                            choices=("fp32", "bf16"))
     beam_size: int = option(3, "default beam size stored in the checkpoint")
     length_penalty: float = option(0.0, "default beam ranking stored in the checkpoint: log p / length**penalty")
     backbone: str = option("mobilenet_v2", "feature backbone when extracting from --videos (see `vidcap backbones`)")

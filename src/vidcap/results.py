@@ -124,6 +124,22 @@ class BackboneInfo(Result):
 
 
 @dataclass
+class ModelInfo(Result):
+    """One model a task can run (``vidcap models``): ``kind`` bundled (ships offline) or hub (fetched once)."""
+
+    task: str
+    model: str  # the --model value that selects it
+    kind: str
+    here: bool  # whether its weights are on this machine
+    source: str
+
+    HEADER = f"{'task':<11}{'model':<38}{'kind':<9}{'here':<6}source"
+
+    def render(self) -> str:
+        return f"{self.task:<11}{self.model:<38}{self.kind:<9}{'yes' if self.here else 'no':<6}{self.source}"
+
+
+@dataclass
 class ExtractSummary(Result):
     """What a feature-extraction run did: one record per video (see FeatureStore.save) and counts."""
 

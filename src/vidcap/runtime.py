@@ -77,6 +77,92 @@ def export_onnx(name: str, build: Callable, example: Callable, *, input_name: st
     return path
 
 
+# What the CPU can do in lower precision, by /proc/cpuinfo flag: shown by the benchmarks and
+# read by :func:`vidcap.features.backbones.auto_precision`.
+CPU_FEATURES = {
+    "AMX": ("amx_bf16", "amx_int8"),
+    "AVX-512 BF16": ("avx512_bf16",),
+    "AVX-512 VNNI": ("avx512_vnni",),
+    "AVX-VNNI": ("avx_vnni",),
+    "AVX2": ("avx2",),
+}
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none: not Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` ("unknown CPU" where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def cpu_features(flags: frozenset[str] | None = None) -> dict[str, bool]:
+    """``{"AMX": False, "AVX-512 BF16": True, ...}``: which of :data:`CPU_FEATURES` the CPU has."""
+    flags = cpu_flags() if flags is None else flags
+    return {name: all(f in flags for f in need) for name, need in CPU_FEATURES.items()}
+
+
+def quantize_onnx(source: Path, name: str, calibration: Callable, *, input_name: str,
+                  op_types: tuple[str, ...] | None = None) -> Path:
+    """``cache_dir()/onnx/<name>.onnx``: ``source`` quantized to int8 the first time.
+
+    Static quantization (ONNX Runtime's QDQ format: int8 weights per output channel,
+    uint8 activations whose ranges come from running ``calibration()`` -- an iterable of
+    input batches -- through the fp32 model), so convolutions and matrix products run
+    as int8 kernels (VNNI where the CPU has it). ``op_types``: only these operators
+    (default: every one ONNX Runtime can quantize; on VGG16, convolutions alone kept
+    *less* of fp32's accuracy: cosine 0.998 instead of 0.999). ``name`` must carry the
+    source's weights hash. Written to a temporary file and renamed.
+    """
+    path = cache_dir() / "onnx" / f"{name}.onnx"
+    if path.is_file():
+        return path
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from vidcap.io.files import atomic_path
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(calibration())
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {input_name: batch}
+
+    with _export_lock:
+        if path.is_file():
+            return path
+        log.info("quantizing %s to int8 (once): %s", source.name, path)
+        with tempfile.TemporaryDirectory() as tmpdir, atomic_path(path) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prepared = Path(tmpdir) / "prepared.onnx"
+            quant_pre_process(str(source), str(prepared))  # shape inference + graph clean-up first
+            quantize_static(str(prepared), str(tmp), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            op_types_to_quantize=list(op_types) if op_types else None)
+    return path
+
+
 @lru_cache(maxsize=16)
 def onnx_session(path: str, *, threads: int | None = None, spinning: bool = True):
     """A cached ONNX Runtime session of ``path`` on the CPU."""

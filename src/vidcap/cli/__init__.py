@@ -16,7 +16,7 @@ from vidcap.errors import VidcapError
 
 # Modules that add commands; each one owns its own part of the command line.
 MODULES = ["video", "synth", "caption", "classify", "emotions", "interpolate", "subtitles", "search", "tags",
-           "serve"]
+           "serve", "models"]
 
 EPILOG = """examples:
   vidcap caption video.mp4                       # a sentence per video, bundled model
@@ -26,6 +26,7 @@ EPILOG = """examples:
   vidcap info video.mp4
   vidcap extract videos/ --out features/ --num-frames 80
   vidcap classify videos/ --model runs/actions --json
+  vidcap classify clip.mp4 --model torchvision:s3d   # Kinetics-400 actions; see `vidcap models`
   vidcap emotions face.mp4 -o annotated.mp4 --timeline faces.csv
   vidcap interpolate video.mp4 --factor 4 -o slowmo.mp4
   vidcap index videos/ --library lib && vidcap search "a red circle moves left" --library lib

@@ -20,6 +20,8 @@ CAPTION_EXAMPLES = """examples:
   vidcap caption clip.mp4
   vidcap caption a.mp4 b.mp4 videos/ --beam-size 5 --json
   vidcap caption clip.mp4 --model runs/msvd
+  vidcap caption clip.mp4 --model hf:microsoft/git-base-vatex   # GIT fine-tuned on VATEX (fetched once)
+  vidcap caption clip.mp4 --model ./git-base-vatex              # a local copy of that hub folder
 Without --model the bundled model is used: it was trained on vidcap's generated
 video world (coloured shapes that move, bounce, grow, ...), so it describes only that
 world's vocabulary; on other videos it says so (a warning on stderr, "in_domain": false
@@ -61,7 +63,8 @@ def register(commands, train, evaluate) -> None:
     p = commands.add_parser("caption", help="describe videos in a sentence (S2VT)", epilog=CAPTION_EXAMPLES,
                             formatter_class=FMT)
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, folders or .txt lists of paths")
-    arg(p, api.caption, "model", help="checkpoint file or training run folder (default: the bundled model)")
+    arg(p, api.caption, "model", help="checkpoint file or training run folder, or a GIT model: hf:ORG/NAME or a "
+                                      "local hub folder (default: the bundled model; see `vidcap models`)")
     arg(p, api.caption, "beam_size", type=int, help="1 = greedy; default: the model's (3 for the bundled one)")
     arg(p, api.caption, "length_penalty", type=float, help="beam ranking: log p / length**penalty; default: the model's")
     add_engine(p, api.caption)

@@ -9,8 +9,13 @@ CLASSIFY_EXAMPLES = """examples:
   vidcap classify clip.mp4 --model runs/lstm
   vidcap classify long.mp4 --model runs/lstm --window 16 --stride 8 --top-k 5 -o annotated.mp4 --gif out.gif
   vidcap classify videos/ --model runs/two-stream --json
-  vidcap classify clip.mp4 --model kinetics400     # torchvision's R(2+1)D-18, weights in the torch hub cache
---window/--stride count frames sampled at the rate the model was trained at. With
+  vidcap classify clip.mp4 --model torchvision:s3d     # Kinetics-400 top-5 actions (also r2plus1d_18, r3d_18,
+                                                       # mvit_v2_s, swin3d_t, ...; kinetics400 = r2plus1d_18)
+  vidcap classify clip.mp4 --model hf:openai/clip-vit-base-patch32 --labels "cooking,dancing,skiing"
+  vidcap classify clip.mp4 --model ./s3d-d76dad2f.pth   # a torchvision weight file copied by hand
+--window/--stride count frames sampled at the rate the model was trained at (hub models:
+their own frames per second; the default window is their clip length). Hub weights are
+fetched once where the internet is reachable; offline see `vidcap models`. With
 several videos, -o/--gif name folders that get one annotated file per video.
 """
 
@@ -36,9 +41,12 @@ def register(commands, train, evaluate) -> None:
     p = commands.add_parser("classify", help="label videos' actions (sliding windows, top-k)",
                             epilog=CLASSIFY_EXAMPLES, formatter_class=FMT)
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, folders or .txt lists of paths")
-    p.add_argument("--model", required=True, help="run folder or checkpoint from `vidcap train classify`, or kinetics400")
-    arg(p, api.classify, "window", type=int, help="sampled frames per window")
-    arg(p, api.classify, "stride", type=int, help="sampled frames between window starts")
+    p.add_argument("--model", required=True, help="run folder or checkpoint from `vidcap train classify`, "
+                   "torchvision:NAME (Kinetics-400), or a CLIP model (hf:ORG/NAME or a folder) with --labels")
+    arg(p, api.classify, "labels", help='zero-shot labels for a CLIP model, comma-separated: "cooking,dancing"')
+    arg(p, api.classify, "window", type=int, help="sampled frames per window (default: the model's clip length, "
+                                                  "16 for trained models)")
+    arg(p, api.classify, "stride", type=int, help="sampled frames between window starts (default: half the window)")
     arg(p, api.classify, "top_k", "--top-k", type=int, help="labels per window and per video")
     arg(p, api.classify, "output", "-o", "--output", help="write an annotated video here (a folder for several videos)")
     arg(p, api.classify, "gif", help="write an annotated GIF here (a folder for several videos)")
@@ -72,7 +80,7 @@ def register(commands, train, evaluate) -> None:
 def run_classify(args) -> int:
     with Bars(args) as bars:
         results = api.classify(args.videos, args.model, window=args.window, stride=args.stride, top_k=args.top_k,
-                               output=args.output, gif=args.gif,
+                               labels=args.labels, output=args.output, gif=args.gif,
                                errors="raise" if single_file(args.videos) else "record", progress=bars)
     return show(results, args, many=True, printed=True)
 

@@ -13,6 +13,7 @@ EXTRACT_EXAMPLES = """examples:
   vidcap extract clip.mp4 --out features/
   vidcap extract videos/ --out features/ --num-frames 80 --backbone mobilenet_v2
   vidcap extract list.txt --out features/ --fps 2 --workers 2
+  vidcap extract videos/ --out features/ --backbone vgg16 --precision auto
   vidcap extract s3://bucket/videos/ --out features/ --engine ray --address head:6379
 Each video gives features/<stem>.npy of shape (num_frames, dim) and a <stem>.json
 record. Re-running skips videos whose file and parameters are unchanged.
@@ -37,6 +38,9 @@ def register(commands, train, evaluate) -> None:
         help="videos with fewer frames: pad with zeros and a mask, or repeat frames")
     arg(p, api.extract_many, "backbone", help="see `vidcap backbones`")
     arg(p, api.extract_many, "backend", choices=["auto", "onnx", "torch"], help="auto: torch on a GPU, ONNX Runtime on CPU")
+    arg(p, api.extract_many, "precision", choices=["fp32", "bf16", "int8", "auto"],
+        help="int8: ONNX Runtime, quantized once (VNNI); bf16: torch autocast; auto: what was measured "
+             "faster for the backbone on a CPU like this one (vgg16: int8 with VNNI), else fp32")
     arg(p, api.extract_many, "workers", type=int,
         help="decode processes (default: cores - 1; 0 = none); with --engine ray: backbone actors")
     add_engine(p, api.extract_many)
@@ -66,7 +70,7 @@ def run_extract(args) -> int:
     with Bars(args, items=False) as bars:
         summary = api.extract_many(args.inputs, args.out_dir, backbone=args.backbone, num_frames=args.num_frames,
                                    fps=args.fps, short=args.short, workers=args.workers, backend=args.backend,
-                                   engine=args.engine, address=args.address, progress=bars)
+                                   precision=args.precision, engine=args.engine, address=args.address, progress=bars)
     return show(summary, args)
 
 

@@ -84,6 +84,83 @@ def get_backbone(name: str) -> Backbone:
         raise ConfigError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
 
 
+# --------------------------------------------------------------------------- precision
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+# The CPU flags (any one) a precision needs to be worth running: int8 dot products (VNNI)
+# and bf16 dot products. Without them ONNX Runtime and oneDNN emulate, and fp32 is faster.
+PRECISION_NEEDS = {"int8": ("avx512_vnni", "avx_vnni", "amx_int8"), "bf16": ("avx512_bf16", "amx_bf16")}
+
+# What each lower precision gave per backbone, measured: (frames/s relative to fp32 ONNX
+# Runtime, lowest per-frame cosine of its features against fp32's on real video frames).
+# int8 is ONNX Runtime's static quantization (QDQ, per-channel weights, calibrated on
+# photos); bf16 is torch's oneDNN autocast. Source: benchmarks/extract.py (its
+# "precision" table, 32 frames of bikes.mp4, interleaved rounds, median) on a 2-core
+# AMD EPYC with AVX-512 BF16 and AVX-512 VNNI but no AMX, load average ~4-7 (docs/features.md).
+# vgg16 ran with random weights (its ImageNet weights are not on that machine): the speed
+# is the same, the accuracy is re-checked on the real weights when the model is built.
+MEASURED_PRECISION = {
+    "vgg16": {"int8": (5.3, 0.9993), "bf16": (1.4, None)},
+    "mobilenet_v2": {"int8": (0.9, 0.82), "bf16": (0.25, 0.98)},
+}
+MIN_COSINE = 0.999  # features this close to fp32's, on every real video frame, or auto does not use it
+# When an int8 model is built, its features are compared with fp32's on held-out photo crops
+# (no video ships with vidcap); those are harder than video frames (vgg16: 0.998 there, 0.9992
+# on the sample clips), so this guard only catches a quantization that went wrong (mobilenet_v2: 0.82).
+MIN_CHECK_COSINE = 0.995
+MIN_SPEEDUP = 1.2  # and at least this much faster
+
+
+def auto_precision(name: str, flags=frozenset(), *, gpu: bool = False) -> str:
+    """The precision ``precision="auto"`` runs backbone ``name`` in: the fastest of
+    :data:`MEASURED_PRECISION` that was at least :data:`MIN_SPEEDUP` times faster than fp32
+    with features within :data:`MIN_COSINE`, if the CPU has its instructions
+    (``flags``: :func:`vidcap.runtime.cpu_flags`); fp32 otherwise, and on a GPU (where the
+    torch backend runs in fp16 either way)."""
+    if gpu:
+        return "fp32"
+    best, best_speed = "fp32", MIN_SPEEDUP
+    for precision, (speed, cosine) in MEASURED_PRECISION.get(name, {}).items():
+        if (cosine is not None and cosine >= MIN_COSINE and speed >= best_speed
+                and any(f in flags for f in PRECISION_NEEDS[precision])):
+            best, best_speed = precision, speed
+    return best
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def calibration_frames(crop: int, *, count: int = 32, seed: int = 0, brightness: bool = True):
+    """``(count, crop, crop, 3) uint8`` frames to calibrate an int8 model with: the colour
+    photos that ship with scikit-image, whole and as random crops (flipped; brighter or
+    darker with ``brightness``), so no video is needed and the result is the same everywhere."""
+    import cv2
+    import numpy as np
+    import skimage.data
+
+    rng = np.random.default_rng(seed)
+    photos = [getattr(skimage.data, n)() for n in ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
+                                                   "immunohistochemistry", "retina", "colorwheel")]
+    photos += [np.stack([getattr(skimage.data, n)()] * 3, -1) for n in ("camera", "coins", "moon", "brick")]
+    frames = []
+    for i in range(count):
+        im = photos[i % len(photos)][..., :3]
+        if i >= len(photos):
+            h, w = im.shape[:2]
+            s = rng.uniform(0.4, 0.9)
+            ch, cw = int(h * s), int(w * s)
+            y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+            im = im[y : y + ch, x : x + cw][:, :: rng.choice([1, -1])]
+            if brightness:
+                im = np.clip(im * rng.uniform(0.6, 1.3), 0, 255)
+        frames.append(cv2.resize(np.ascontiguousarray(im, dtype=np.uint8), (crop, crop), interpolation=cv2.INTER_AREA))
+    return np.stack(frames)
+
+
 # --------------------------------------------------------------------------- modules
 
 

@@ -12,39 +12,85 @@ from functools import lru_cache
 import numpy as np
 
 from vidcap.errors import ConfigError
-from vidcap.features.backbones import Backbone, build_model, get_backbone
+from vidcap.features.backbones import (
+    MIN_CHECK_COSINE,
+    Backbone,
+    auto_precision,
+    build_model,
+    calibration_frames,
+    check_precision,
+    get_backbone,
+)
 from vidcap.io import center_crop, sample_frames
 from vidcap.results import Features
-from vidcap.runtime import cuda_available, device, export_onnx, onnx_session
+from vidcap.runtime import cpu_flags, cuda_available, device, export_onnx, onnx_session, quantize_onnx
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "onnx", "torch")
 
 
-def resolve_backend(backend: str) -> str:
+def resolve_precision(name: str, precision: str) -> str:
+    """``precision`` with ``"auto"`` decided for backbone ``name`` on this machine."""
+    if check_precision(precision) == "auto":
+        return auto_precision(name, cpu_flags(), gpu=cuda_available())
+    return precision
+
+
+def resolve_backend(backend: str, precision: str = "fp32") -> str:
+    """The backend that runs ``precision``: int8 is an ONNX Runtime model, bf16 torch's
+    oneDNN (or CUDA) autocast; fp32 runs in torch on a GPU, ONNX Runtime on a CPU."""
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    needs = {"int8": "onnx", "bf16": "torch"}.get(precision)
+    if needs is not None:
+        if backend not in ("auto", needs):
+            raise ConfigError(f"precision {precision!r} runs with backend {needs!r}, not {backend!r}")
+        return needs
     if backend == "auto":
         return "torch" if cuda_available() else "onnx"
     return backend
 
 
 class Engine:
-    """A backbone ready to run: ``engine(frames (B, H, W, 3) uint8) -> (B, D) float32``."""
+    """A backbone ready to run: ``engine(frames (B, H, W, 3) uint8) -> (B, D) float32``.
 
-    def __init__(self, backbone: Backbone, *, backend: str = "auto", pretrained: bool = True, batch_size: int = 32):
+    ``precision``: ``"fp32"``; ``"int8"`` (ONNX Runtime, statically quantized once and
+    checked against fp32); ``"bf16"`` (torch autocast); ``"auto"``: what was measured
+    faster for this backbone on a CPU like this one, within tolerance
+    (:func:`vidcap.features.backbones.auto_precision`). ``self.precision`` is the one
+    that runs -- it keys the feature store.
+    """
+
+    def __init__(self, backbone: Backbone, *, backend: str = "auto", pretrained: bool = True, batch_size: int = 32,
+                 precision: str = "fp32"):
         self.backbone = backbone
-        self.backend = resolve_backend(backend)
+        self.requested = check_precision(precision)
+        self.precision = resolve_precision(backbone.name, precision)
+        self.backend = resolve_backend(backend, self.precision)
         self.pretrained = pretrained
         self.batch_size = batch_size
+        self.cosine = None  # int8: lowest per-frame cosine against fp32 on held-out photos
         self._lock = threading.Lock()
         if self.backend == "onnx":
-            self._session = onnx_session(str(onnx_model(backbone, pretrained=pretrained)))
+            path = onnx_model(backbone, pretrained=pretrained)
+            if self.precision == "int8":
+                int8_path, self.cosine = int8_model(backbone, pretrained=pretrained)
+                if self.cosine >= MIN_CHECK_COSINE:
+                    path = int8_path
+                elif self.requested == "auto":
+                    log.warning("%s in int8 is too far from fp32 (cosine %.4f < %s); running fp32",
+                                backbone.name, self.cosine, MIN_CHECK_COSINE)
+                    self.precision = "fp32"
+                else:
+                    path = int8_path
+                    log.warning("%s in int8: features differ from fp32 (lowest cosine %.4f on held-out photos)",
+                                backbone.name, self.cosine)
+            self._session = onnx_session(str(path))
         else:
             self._device = device()
             self._model = build_model(backbone, pretrained=pretrained).to(self._device)
-            if self._device.type == "cuda":
+            if self._device.type == "cuda" and self.precision == "fp32":
                 self._model = self._model.half()
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
@@ -61,7 +107,8 @@ class Engine:
             return self._session.run(None, {"frames": batch})[0]
         import torch
 
-        with self._lock, torch.inference_mode():
+        bf16 = torch.autocast(self._device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        with self._lock, torch.inference_mode(), bf16:
             x = torch.from_numpy(batch).to(self._device)
             return self._model(x).float().cpu().numpy()
 
@@ -83,10 +130,44 @@ def onnx_model(backbone: Backbone, *, pretrained: bool = True):
                        input_name="frames", output_name="features")
 
 
+def int8_model(backbone: Backbone, *, pretrained: bool = True):
+    """``(path, cosine)``: the backbone's ONNX model statically quantized to int8 (once,
+    calibrated on :func:`calibration_frames`), and the lowest per-frame cosine between its
+    features and fp32's on held-out photo crops (measured once, kept beside the model)."""
+    from vidcap.io.files import read_json, write_json
+
+    source = onnx_model(backbone, pretrained=pretrained)
+
+    def batches():
+        frames = calibration_frames(backbone.crop, count=32, seed=0)
+        return [frames[i : i + 8] for i in range(0, len(frames), 8)]
+
+    path = quantize_onnx(source, f"{source.stem}-int8", batches, input_name="frames")
+    check = path.with_suffix(".check.json")
+    if check.is_file():
+        return path, float(read_json(check, "int8 check")["min_cosine"])
+    # new random crops (not the calibration's), at the photos' own brightness, as video frames come
+    held_out = calibration_frames(backbone.crop, count=28, seed=1, brightness=False)[12:]
+    a = onnx_session(str(source)).run(None, {"frames": held_out})[0]
+    b = onnx_session(str(path)).run(None, {"frames": held_out})[0]
+    cosine = float(min_cosine(a, b))
+    write_json(check, {"min_cosine": cosine, "frames": len(held_out), "source": source.name})
+    return path, cosine
+
+
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The lowest row-wise cosine similarity of two ``(N, D)`` arrays."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    num = np.sum(a * b, axis=1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float(np.min(np.where(den > 0, num / np.maximum(den, 1e-300), 1.0)))
+
+
 @lru_cache(maxsize=8)
-def get_engine(name: str = "mobilenet_v2", backend: str = "auto", pretrained: bool = True) -> Engine:
+def get_engine(name: str = "mobilenet_v2", backend: str = "auto", pretrained: bool = True,
+               precision: str = "fp32") -> Engine:
     """A shared, ready engine for a backbone (built once per process)."""
-    return Engine(get_backbone(name), backend=backend, pretrained=pretrained)
+    return Engine(get_backbone(name), backend=backend, pretrained=pretrained, precision=precision)
 
 
 def load_frames(path, engine: Engine, *, num_frames: int | None = 80, fps: float | None = None, short: str = "pad"):
@@ -115,7 +196,10 @@ def extract(
     fps: float | None = None,
     short: str = "pad",
     backend: str = "auto",
+    precision: str = "fp32",
 ) -> Features:
-    """Features ``(T, D) float32`` and timestamps of one video's sampled frames."""
-    engine = get_engine(backbone, backend)
+    """Features ``(T, D) float32`` and timestamps of one video's sampled frames.
+
+    ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto`` (see :class:`Engine`)."""
+    engine = get_engine(backbone, backend, True, precision)
     return features_of(load_frames(path, engine, num_frames=num_frames, fps=fps, short=short), engine)

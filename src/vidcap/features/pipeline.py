@@ -60,6 +60,7 @@ def extract_many(
     workers: int | None = None,
     backend: str = "auto",
     pretrained: bool = True,
+    precision: str = "fp32",
     runner=None,
     progress: Callback | None = None,
 ) -> ExtractSummary:
@@ -67,7 +68,9 @@ def extract_many(
 
     ``inputs``: files, folders or ``.txt`` lists. ``workers``: decode processes
     (0 decodes in this process). ``pretrained=False`` uses random weights (for
-    timing only; recorded as such). ``progress`` gets an event per video. Returns an
+    timing only; recorded as such). ``precision``: fp32, bf16, int8 or auto (see
+    :class:`~vidcap.features.extract.Engine`); the one that runs is part of each video's
+    cache key. ``progress`` gets an event per video. Returns an
     :class:`~vidcap.results.ExtractSummary`; failed videos are recorded there and in
     the store, the others still finish. ``runner``: where the decoding and the backbone
     run instead of here (:class:`vidcap.scale.ray.RayRunner`: a Ray cluster); the
@@ -85,11 +88,14 @@ def extract_many(
     if workers and len(videos) > 1 and runner is None:
         check_main_guard()  # before anything is written
 
+    if runner is not None and precision != "fp32":
+        raise ConfigError(f"precision {precision!r} is not available with a cluster runner yet; use fp32")
+
     store = FeatureStore(out_dir)
     remove_stale_temps(store.root)
-    engine = get_engine(backbone, backend, pretrained)
+    engine = get_engine(backbone, backend, pretrained, precision)
     params = Params(backbone, engine.backbone.weights_hash() if engine.pretrained else "random",
-                    None if fps is not None else num_frames, fps, short)
+                    None if fps is not None else num_frames, fps, short, engine.precision)
     names = store.assign_names(videos)
 
     summary = ExtractSummary(out_dir=str(store.root))

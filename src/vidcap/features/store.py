@@ -39,9 +39,15 @@ class Params:
     num_frames: int | None
     fps: float | None
     short: str
+    precision: str = "fp32"  # the one that ran ("auto" decided): fp32, bf16 or int8
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """The record's ``params``; fp32 is left out, so stores written before precisions
+        existed stay current."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        if d["precision"] == "fp32":
+            del d["precision"]
+        return d
 
 
 def file_stat(path: Path) -> dict:

@@ -9,9 +9,11 @@ returns per-window top-k labels with probabilities and timestamps, plus a
 whole-video verdict (the mean of the window probabilities).
 
 ``model`` is a run folder or checkpoint from ``vidcap train classify``, a loaded
-:class:`VideoClassifier`, or ``"kinetics400"`` for torchvision's Kinetics-400
-R(2+1)D-18 (the seed 001 recipe's top-5 actions; needs the weights in the torch
-hub cache).
+:class:`VideoClassifier`, a torchvision Kinetics-400 classifier (``"torchvision:s3d"``,
+``"torchvision:mvit_v2_s"``, ...; ``"kinetics400"`` is ``torchvision:r2plus1d_18``, the
+seed 001 recipe's top-5 actions), each read with its own weights' frames, size and
+normalisation, or a CLIP model (``"hf:openai/clip-vit-base-patch32"`` or a local folder)
+with ``labels`` for zero-shot labels. See :mod:`vidcap.tasks.hub` for the references.
 
 A checkpoint is a plain dict (``torch.load(weights_only=True)``): ``format``,
 ``model_type``, ``model_args``, ``model`` (state dict), ``config`` (the
@@ -168,7 +170,10 @@ class VideoClassifier:
         self.num_frames = int(s["num_frames"])
         self.frame_step = float(s.get("frame_step") or 1.0)
         self.clip_size = int(s.get("clip_size", 112))
-        self.clip_resize = int(s.get("clip_resize", self.clip_size))
+        resize = s.get("clip_resize", self.clip_size)  # a short side, or (H, W) as torchvision's weights want
+        self.clip_resize = tuple(int(v) for v in resize) if isinstance(resize, (list, tuple)) else int(resize)
+        self.frame_rate = s.get("frame_rate")  # frames per second the model reads (hub models); else frame_step
+        self.default_window = self.num_frames if self.kind in ("torchvision", "clip") else 16
         self.flow_size = int(s.get("flow_size", 56))
         self.flow_method = s.get("flow_method", "dis")
         self.backbone = ckpt.get("backbone")
@@ -176,26 +181,46 @@ class VideoClassifier:
         self.domain = Domain.from_dict(ckpt.get("domain"))
 
     @classmethod
-    def load(cls, model) -> "VideoClassifier":
+    def load(cls, model, *, labels=None) -> "VideoClassifier":
+        """A run folder or checkpoint, ``torchvision:NAME`` (``kinetics400``), or a CLIP model (``hf:...`` or a
+        local folder) with ``labels`` (a list or ``"a,b,c"``) for zero-shot labels."""
         if isinstance(model, VideoClassifier):
+            if labels is not None and model.kind != "clip":
+                raise ConfigError(f"labels are for a CLIP model, not for the {model.kind} classifier {model.source}")
             return model
-        if str(model) in ("kinetics400", "r2plus1d_18:kinetics400"):
-            from vidcap.models.r2plus1d import KineticsR2Plus1D, kinetics_categories
+        from vidcap.tasks import hub
 
-            net = KineticsR2Plus1D(load_kinetics_state())
-            ckpt = {"model_type": "r2plus1d", "classes": kinetics_categories(), "backbone": None,
-                    "sampling": {"num_frames": 16, "frame_step": 1.0, "clip_size": 112, "clip_resize": 128}}
-            return cls(net, ckpt, "kinetics400")
+        ref = hub.parse(model)
+        kind = hub.family(ref)
+        if labels is not None and kind != "clip":
+            raise ConfigError(f"--labels needs a CLIP model (e.g. hf:openai/clip-vit-base-patch32), and {model} "
+                              "is not one; trained classifiers and Kinetics models have their own classes")
+        if kind == "torchvision":
+            from vidcap.tasks.hub_torchvision import load as load_torchvision
+
+            net, ckpt = load_torchvision(ref)
+            return cls(net, ckpt, str(ref) if str(model) not in hub.ALIASES else f"{model} ({ref})")
+        if kind == "clip":
+            from vidcap.tasks.hub_clip import load_zero_shot
+
+            net, ckpt = load_zero_shot(ref, labels)
+            return cls(net, ckpt, str(ref))
+        if kind is not None or ref.kind == "hf":
+            raise ConfigError(f"{model} is {'a ' + repr(kind) if kind else 'not a known'} hub model; vidcap classify "
+                              "runs torchvision:NAME, CLIP (with --labels) or its own checkpoints")
         path = resolve_run(model, what="classifier")
         ckpt = read_checkpoint(path)
         return cls(model_from_checkpoint(ckpt, path), ckpt, str(path))
 
     # -- inputs
-    def _frames(self, path, wanted, short_side: int, crop: int) -> dict[int, np.ndarray]:
+    def _frames(self, path, wanted, short_side, crop: int) -> dict[int, np.ndarray]:
+        """Frames resized (``short_side``: an int keeps the aspect, ``(H, W)`` does not) and centre-cropped."""
         from vidcap.io import center_crop, frames_at, probe, short_side_size
 
         info = probe(path)
-        frames, _ = frames_at(path, wanted, size=short_side_size(info.width, info.height, short_side))
+        size = ((short_side[1], short_side[0]) if isinstance(short_side, tuple)
+                else short_side_size(info.width, info.height, short_side))
+        frames, _ = frames_at(path, wanted, size=size)
         missing = sorted(set(int(i) for i in wanted) - set(frames))
         if missing:
             raise _Damaged(missing[0])
@@ -213,9 +238,12 @@ class VideoClassifier:
                                  f"{engine.backbone.dim}")
             frames = self._frames(path, indices, engine.backbone.resize, engine.backbone.crop)
             out["feats"] = engine(np.stack([frames[int(i)] for i in indices]))
-        if self.kind == "r2plus1d":
+        if self.kind in ("r2plus1d", "torchvision"):
             frames = self._frames(path, indices, self.clip_resize, self.clip_size)
             out["clips"] = np.stack([frames[int(i)] for i in indices])
+        if self.kind == "clip":  # CLIP's image embedding of each sampled frame (its processor resizes)
+            frames = self._frames(path, indices, self.clip_resize, self.clip_size)
+            out["feats"] = self.net.embed_frames(np.stack([frames[int(i)] for i in indices]))
         if self.kind == "two-stream":
             from vidcap.features.flow import flows_from_frames, pair_indices
 
@@ -240,6 +268,8 @@ class VideoClassifier:
                 emb = self.net.embed(batch["clips"])
                 logits = self.net.net.fc(emb)
                 embeddings.append(emb.float().numpy())
+            elif self.kind in ("torchvision", "clip"):
+                logits = self.net(batch["clips" if self.kind == "torchvision" else "feats"])
             else:
                 logits, _ = forward(self.net, batch)
             probs.append(torch.softmax(logits.float(), -1).numpy())
@@ -249,25 +279,31 @@ class VideoClassifier:
             vectors = np.concatenate(embeddings) if embeddings else inputs["feats"]
         return np.concatenate(probs), vectors
 
-    def classify_one(self, path, *, window: int = 16, stride: int = 8, top_k: int = 5,
+    def classify_one(self, path, *, window: int | None = None, stride: int | None = None, top_k: int = 5,
                      step=lambda fraction: None) -> ClassificationResult:
         """Per-window top-k labels with probabilities and timestamps, and a whole-video verdict.
 
+        ``window``/``stride`` None: the model's clip length (16 for vidcap's own models) and half of it.
         ``step(fraction)`` is told how far the work on this video is (decoded, features, windows).
         """
         from vidcap.io import probe
 
         if top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {top_k}")
+        window = self.default_window if window is None else int(window)
+        stride = max(1, window // 2) if stride is None else int(stride)
         info = probe(path)
         n = info.num_frames
+        frame_step = self.frame_step
+        if self.frame_rate:  # hub models read a fixed number of frames per second, whatever the video's rate
+            frame_step = max(1.0, (info.avg_fps or 25.0) / float(self.frame_rate))
         while True:
-            indices = np.unique(np.round(np.arange(0, n - 1 + 1e-9, self.frame_step)).astype(np.int64))
+            indices = np.unique(np.round(np.arange(0, n - 1 + 1e-9, frame_step)).astype(np.int64))
             starts = window_starts(len(indices), window, stride)
             if not starts:
                 raise DataError(
                     f"{path}: too short for a window of {window} frames: it has {n} frames, {len(indices)} when "
-                    f"sampled every {self.frame_step:.2f} frames as the model was trained; use a smaller --window"
+                    f"sampled every {frame_step:.2f} frames as the model was trained; use a smaller --window"
                 )
             step(0.1)
             try:
@@ -290,7 +326,7 @@ class VideoClassifier:
                                             [self.classes[i] for i in order], [round(float(p[i]), 5) for i in order]))
         mean = probs.mean(0)
         order = np.argsort(-mean)[:k]
-        return ClassificationResult(str(path), self.source, self.classes, window, stride, self.frame_step, fps,
+        return ClassificationResult(str(path), self.source, self.classes, window, stride, frame_step, fps,
                                     windows, self.classes[order[0]], float(mean[order[0]]),
                                     [(self.classes[i], round(float(mean[i]), 5)) for i in order],
                                     **assess(self.domain, vectors, model="classifier", answer="these labels"))
@@ -303,13 +339,16 @@ class _Damaged(Exception):
         self.frame = frame
 
 
-def classify(videos, model, *, window: int = 16, stride: int = 8, top_k: int = 5, output=None, gif=None,
-             errors: str = "raise", progress: Callback | None = None) -> list[ClassificationResult | Failure]:
+def classify(videos, model, *, window: int | None = None, stride: int | None = None, top_k: int = 5, labels=None,
+             output=None, gif=None, errors: str = "raise",
+             progress: Callback | None = None) -> list[ClassificationResult | Failure]:
     """Classify video files (folders and ``.txt`` lists are expanded) with one loaded model.
 
     ``window``/``stride`` count frames sampled at the model's training rate (every
-    ``frame_step`` source frames); a video with fewer sampled frames than ``window``
-    raises :class:`~vidcap.errors.DataError`. ``output``/``gif``: an annotated video /
+    ``frame_step`` source frames; hub models: their own frames per second); None: the
+    model's clip length (16 for vidcap's own models) and half of it. A video with fewer
+    sampled frames than ``window`` raises :class:`~vidcap.errors.DataError`. ``labels``:
+    the classes of a CLIP model's zero-shot labels (a list or ``"a,b,c"``). ``output``/``gif``: an annotated video /
     GIF of the windows' labels (one video: a file; several: a folder that gets
     ``<stem>.mp4`` / ``<stem>.gif``). ``errors="record"``: a video that fails gives a
     :class:`~vidcap.results.Failure` and the others go on (``errors="raise"`` stops at
@@ -323,7 +362,7 @@ def classify(videos, model, *, window: int = 16, stride: int = 8, top_k: int = 5
     paths = find_videos(videos)
     if not paths:
         raise DataError(f"no video to classify in {videos!r}")
-    clf = VideoClassifier.load(model)
+    clf = VideoClassifier.load(model, labels=labels)
     results = []
     for i, path in enumerate(paths):
         try:

@@ -299,6 +299,12 @@ def _val_loss(model, batches: _Batches | None) -> float | None:
     return float(loss)
 
 
+def autocast(precision: str, device_type: str = "cpu"):
+    """``torch.autocast`` in bf16 for ``precision="bf16"``, a no-op for fp32: the LSTM and
+    linear layers run in bf16 (oneDNN on a CPU), the loss and the weights stay fp32."""
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 class CaptionTrainer(Trainer):
     task = "caption"
     monitor = "val_cider"
@@ -342,7 +348,8 @@ class CaptionTrainer(Trainer):
             rows, n = ddp.local_rows(batch)  # this process's share of the batch (all of it alone)
             if n < batch:
                 f, m, c = f[rows], m[rows], c[rows]
-            _, loss = self.net(f, m, c)
+            with autocast(self.cfg.precision, f.device.type):
+                _, loss = self.net(f, m, c)
             loss, mean, _ = ddp.weighted(loss, int((c[:, 1:] != PAD).sum()) if n else 0)  # a mean over tokens
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
