@@ -232,22 +232,28 @@ class Captioner:
         the other videos are still captioned. Each result is reported through
         ``progress`` as soon as it is ready.
         """
-        from vidcap.io.files import find_videos
+        return caption_videos(self, videos, beam_size, length_penalty, errors, progress)
 
-        if errors not in ("raise", "record"):
-            raise ConfigError(f"errors={errors!r} must be 'raise' or 'record'")
-        paths = find_videos(videos)
-        if not paths:
-            raise DataError(f"no video to caption in {videos!r}")
-        beam = self.beam_size if beam_size is None else int(beam_size)
-        results = []
-        for i, video in enumerate(paths):
-            try:
-                result = self.caption_one(video, beam_size=beam, length_penalty=length_penalty)
-            except VidcapError as exc:
-                if errors == "raise":
-                    raise
-                result = CaptionResult(str(video), "", None, beam, str(exc))
-            results.append(result)
-            report(progress, "caption", i + 1, len(paths), item=result)
-        return results
+
+def caption_videos(captioner, videos, beam_size, length_penalty, errors, progress) -> list[CaptionResult]:
+    """The many-video loop of every captioner (one with ``beam_size`` and ``caption_one``): inputs
+    expanded, each video captioned, its error raised or recorded, each result reported."""
+    from vidcap.io.files import find_videos
+
+    if errors not in ("raise", "record"):
+        raise ConfigError(f"errors={errors!r} must be 'raise' or 'record'")
+    paths = find_videos(videos)
+    if not paths:
+        raise DataError(f"no video to caption in {videos!r}")
+    beam = captioner.beam_size if beam_size is None else int(beam_size)
+    results = []
+    for i, video in enumerate(paths):
+        try:
+            result = captioner.caption_one(video, beam_size=beam, length_penalty=length_penalty)
+        except VidcapError as exc:
+            if errors == "raise":
+                raise
+            result = CaptionResult(str(video), "", None, beam, str(exc))
+        results.append(result)
+        report(progress, "caption", i + 1, len(paths), item=result)
+    return results

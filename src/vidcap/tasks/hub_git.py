@@ -14,8 +14,8 @@ import logging
 
 import torch
 
-from vidcap.errors import ConfigError, DataError, VidcapError
-from vidcap.progress import Callback, report
+from vidcap.errors import ConfigError
+from vidcap.progress import Callback
 from vidcap.results import CaptionResult
 from vidcap.tasks.hub import ModelRef, load_pretrained
 
@@ -70,22 +70,6 @@ class GitCaptioner:
     def caption(self, videos, *, beam_size: int | None = None, length_penalty: float | None = None,
                 errors: str = "raise", progress: Callback | None = None) -> list[CaptionResult]:
         """Caption video files (folders and ``.txt`` lists are expanded), as ``Captioner.caption`` does."""
-        from vidcap.io.files import find_videos
+        from vidcap.tasks.caption import caption_videos
 
-        if errors not in ("raise", "record"):
-            raise ConfigError(f"errors={errors!r} must be 'raise' or 'record'")
-        paths = find_videos(videos)
-        if not paths:
-            raise DataError(f"no video to caption in {videos!r}")
-        beam = self.beam_size if beam_size is None else int(beam_size)
-        results = []
-        for i, video in enumerate(paths):
-            try:
-                result = self.caption_one(video, beam_size=beam, length_penalty=length_penalty)
-            except VidcapError as exc:
-                if errors == "raise":
-                    raise
-                result = CaptionResult(str(video), "", None, beam, str(exc))
-            results.append(result)
-            report(progress, "caption", i + 1, len(paths), item=result)
-        return results
+        return caption_videos(self, videos, beam_size, length_penalty, errors, progress)
