@@ -257,8 +257,23 @@ def run(tmp: Path) -> dict:
     return steps
 
 
+# Whisper's word-level outputs hang on CTranslate2's int8 kernels, which differ by CPU: an
+# AVX-512 VNNI machine gave word probabilities up to 0.08 from the AVX2 machine's that
+# recorded cli.json (same words, same segments) and moved one word boundary by one 20 ms
+# step. Those two get these absolute tolerances; everything else the relative one below.
+WORD_TOLERANCE = {"probability": 0.1, "start": 0.021, "end": 0.021}
+
+
+def _tolerance(path: str, want: float) -> float:
+    parent, _, key = path.rpartition("/")
+    if "/words[" in parent and key in WORD_TOLERANCE:
+        return WORD_TOLERANCE[key]
+    return 1e-4 + 1e-3 * abs(want)
+
+
 def compare(got, want, path: str = "") -> list[str]:
-    """Differences between two normalised runs; floats within 1e-3 (relative) count as equal."""
+    """Differences between two normalised runs; floats within 1e-3 (relative) count as equal,
+    whisper's word probabilities and times within WORD_TOLERANCE."""
     out: list[str] = []
     if isinstance(want, dict) and isinstance(got, dict):
         for k in sorted(set(want) | set(got)):
@@ -275,7 +290,7 @@ def compare(got, want, path: str = "") -> list[str]:
             out += compare(g, e, f"{path}[{i}]")
     elif isinstance(want, float) or isinstance(got, float):
         if not (isinstance(got, (int, float)) and isinstance(want, (int, float))
-                and abs(got - want) <= 1e-4 + 1e-3 * abs(want)):
+                and abs(got - want) <= _tolerance(path, want)):
             out.append(f"{path}: {got!r}, expected {want!r}")
     elif got != want:
         out.append(f"{path}: {json.dumps(got)[:160]}, expected {json.dumps(want)[:160]}")
