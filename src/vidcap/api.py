@@ -113,13 +113,18 @@ def backbones() -> list[results.BackboneInfo]:
 
 # --------------------------------------------------------------------------- the generated world
 def synth(out_dir, *, num_videos: int, seed: int = 0, level: str = "easy", size: tuple[int, int] = (160, 120),
-          fps: float = 25, seconds: float = 3, high_fps_factor: int | None = None, workers: int | None = None,
-          crf: float = 18, progress=None) -> results.WorldSummary:
-    """A generated, captioned, labelled video world in MSVD layout (see ``vidcap synth --help``)."""
+          fps: float = 25, seconds: float | None = None, high_fps_factor: int | None = None,
+          workers: int | None = None, crf: float = 18, events: tuple[int, int] | None = None,
+          progress=None) -> results.WorldSummary:
+    """A generated, captioned, labelled video world in MSVD layout (see ``vidcap synth --help``).
+
+    ``seconds``: each video's length (None: 3 s), or each event's with ``events=(MIN, MAX)``
+    (None: 5 s); ``events``: multi-event videos with ``events.json`` (ActivityNet Captions)
+    and ``youcook2.json``."""
     from vidcap.data.synthetic import generate_world
 
     return generate_world(out_dir, num_videos=num_videos, seed=seed, level=level, size=size, fps=fps, seconds=seconds,
-                          high_fps_factor=high_fps_factor, workers=workers, crf=crf, progress=progress)
+                          high_fps_factor=high_fps_factor, workers=workers, crf=crf, events=events, progress=progress)
 
 
 # --------------------------------------------------------------------------- captioning

@@ -21,6 +21,9 @@ that goes through the same code paths as MSVD and folder-style action datasets:
   ``k * fps``, stored losslessly; its frames ``0, k, 2k, ...`` are the frames of the
   normal video before compression and the others are the true in-between frames
 * ``world.json`` -- the parameters, classes and held-out combinations
+* with ``events=(lo, hi)``: multi-event videos (several actions in sequence, scene
+  continuations and shot cuts), ``events.json`` (ActivityNet Captions layout) and
+  ``youcook2.json``; see :func:`generate_world`
 
 Everything is a function of ``(seed, video index, parameters)``: the same seed gives
 the same rendered frames, captions, labels, splits, ground truth and tables, whatever

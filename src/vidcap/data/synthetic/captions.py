@@ -154,6 +154,32 @@ def _corpus_rows(plan: _Plan, ctx: dict) -> list[list]:
     return [rows[i] for i in order]
 
 
+def _event_corpus(plans: list[_Plan], ctx: dict) -> tuple[list[list], list[str]]:
+    """A multi-event video's rows of ``video_corpus.csv`` and its events' sentences.
+
+    10-20 simulated annotators each write one caption per event (in their own style);
+    a row's Description is that annotator's paragraph, the captions in event order,
+    each ended with a full stop. Event ``e``'s sentence (for ``events.json``) is the
+    first annotator's caption of it. No non-English rows or empty descriptions.
+    """
+    first = plans[0]
+    rng = np.random.default_rng([ctx["seed"], first.index, 43, 17])
+    workers = ctx["workers"]
+    vid, start, end = first.name.rsplit("_", 2)
+    chosen = rng.choice(len(workers), size=int(rng.integers(10, 21)), replace=False)
+    rows, sentences = [], []
+    for r, wi in enumerate(chosen):
+        st = workers[int(wi)]
+        texts = [_captions_for(plan, [st], rng, 1)[0][1] for plan in plans]
+        if r == 0:
+            sentences = texts
+        paragraph = " ".join(t if t.endswith(".") else t + "." for t in texts)
+        source = "clean" if rng.random() < 0.85 else "unverified"
+        rows.append([vid, start, end, st["id"], source, int(rng.integers(8, 90)), "English", paragraph])
+    order = rng.permutation(len(rows))
+    return [rows[i] for i in order], sentences
+
+
 # ----------------------------------------------------------------------------------
 # Reading a world's corpus back: statistics
 # ----------------------------------------------------------------------------------

@@ -121,6 +121,7 @@ class _Plan:
     bg_world: np.ndarray = field(repr=False)  # (Hc, Wc, 3) float32 canvas
     pad: tuple[int, int] = (0, 0)              # world (0, 0) is canvas (px, py)
     noise_bank: np.ndarray | None = field(default=None, repr=False)
+    key: tuple[int, ...] = ()                  # () for a one-event video; (43, event + 1, attempt) otherwise
 
 
 def _const(value: float, m: int) -> np.ndarray:
@@ -249,11 +250,15 @@ def _pair_trajectories(action: str, rng, u: np.ndarray, w: int, h: int, ra: floa
     raise ConfigError(f"unknown two-object action {action!r}")  # pragma: no cover
 
 
-def _plan(index: int, split: str, label: str, name: str, ctx: dict) -> _Plan:
-    """Everything about video ``index`` except its pixels and captions."""
+def _plan(index: int, split: str, label: str, name: str, ctx: dict, key: tuple[int, ...] = ()) -> _Plan:
+    """Everything about video ``index`` except its pixels and captions.
+
+    ``key`` tells the events of a multi-event video apart (their random streams are
+    ``(seed, index, *key, ...)``); the default ``()`` is a one-event video.
+    """
     seed, level = ctx["seed"], LEVELS[ctx["level"]]
     w, h = ctx["size"]
-    rng = np.random.default_rng([seed, index, 11])
+    rng = np.random.default_rng([seed, index, *key, 11])
     action = ACTIONS[label]
     m = ctx["dense_frames"]
     # normalised time; (j / k) / (n - 1) makes frame i*k of the dense grid exactly
@@ -322,5 +327,26 @@ def _plan(index: int, split: str, label: str, name: str, ctx: dict) -> _Plan:
     colors = [o.rgb for o in objects if o.role in ("actor", "partner")]
     background, canvas = _pick_background(rng, level, colors, w, h, pad)
     return _Plan(index, name, split, label, speed, background, objects, camera,
-                 level.noise, canvas, pad)
+                 level.noise, canvas, pad, key=tuple(key))
+
+
+# ----------------------------------------------------------------------------------
+# Multi-event videos: which actions, and what happens at each boundary
+# ----------------------------------------------------------------------------------
+BOUNDARIES = ("continue", "cut")  # same scene (background) goes on / a shot cut to a new background
+
+
+def _event_schedule(index: int, first_label: str, seed: int, lo: int, hi: int) -> tuple[list[str], list[str]]:
+    """``(labels, boundaries)`` of multi-event video ``index``: ``K`` action labels,
+    ``K`` uniform in ``lo..hi``, the first being ``first_label`` (the world's balanced
+    label) and each later one differing from the one before; and the ``K - 1``
+    planned boundaries, each ``"continue"`` or ``"cut"`` with probability 1/2."""
+    rng = np.random.default_rng([seed, index, 41])
+    k = int(rng.integers(lo, hi + 1))
+    labels = [first_label]
+    for _ in range(k - 1):
+        options = [c for c in CLASSES if c != labels[-1]]
+        labels.append(options[rng.integers(len(options))])
+    boundaries = [BOUNDARIES[rng.integers(2)] for _ in range(k - 1)]
+    return labels, boundaries
 

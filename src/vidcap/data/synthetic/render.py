@@ -74,6 +74,17 @@ def _pick_background(rng, level: Level, colors: list[tuple[int, int, int]], w: i
     return {"kind": "photo", "name": name}, canvas
 
 
+def _fits_background(background: dict, colors: list[tuple[int, int, int]]) -> bool:
+    """Whether objects of ``colors`` stand out on ``background`` by the rules
+    :func:`_pick_background` chose it with (photos: always)."""
+    if background["kind"] == "flat":
+        return _min_dist(background["rgb"], colors) > 110
+    if background["kind"] in ("gradient", "texture"):
+        c1, c2 = (np.asarray(c, np.float64) for c in background["rgb"])
+        return all(_min_dist(c1 + (c2 - c1) * t, colors) > 100 for t in np.linspace(0, 1, 5))
+    return True
+
+
 @lru_cache(maxsize=None)
 def _photo(name: str) -> np.ndarray:
     """A photo bundled with scikit-image as (H, W, 3) uint8 RGB."""
@@ -142,11 +153,11 @@ def _noise(plan: _Plan, j: int, ctx: dict) -> np.ndarray:
     with or without ``high_fps_factor``."""
     w, h = ctx["size"]
     if plan.noise_bank is None:
-        rng = np.random.default_rng([ctx["seed"], plan.index, 29])
+        rng = np.random.default_rng([ctx["seed"], plan.index, *plan.key, 29])
         shape = (_NOISE_BANK, h + _NOISE_MARGIN, w + _NOISE_MARGIN, 3)
         plan.noise_bank = rng.standard_normal(shape, dtype=np.float32) * np.float32(plan.noise)
     i, step = divmod(j, ctx["factor"])
-    pick = np.random.default_rng([ctx["seed"], plan.index, 31, i, step, ctx["factor"] if step else 0])
+    pick = np.random.default_rng([ctx["seed"], plan.index, *plan.key, 31, i, step, ctx["factor"] if step else 0])
     b, oy, ox = pick.integers([_NOISE_BANK, _NOISE_MARGIN, _NOISE_MARGIN])
     return plan.noise_bank[b, oy:oy + h, ox:ox + w]
 

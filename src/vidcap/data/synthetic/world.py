@@ -18,9 +18,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from vidcap.data.synthetic.captions import CORPUS_COLUMNS, _corpus_rows, _make_workers, _read_corpus
-from vidcap.data.synthetic.plans import SPLITS, _assign_splits, _class_labels, _heldout, _plan, video_name
-from vidcap.data.synthetic.render import _image_tracks, _render
+from vidcap.data.synthetic.captions import CORPUS_COLUMNS, _corpus_rows, _event_corpus, _make_workers, _read_corpus
+from vidcap.data.synthetic.plans import (SPLITS, _assign_splits, _class_labels, _event_schedule, _heldout, _plan,
+                                         video_name)
+from vidcap.data.synthetic.render import _fits_background, _image_tracks, _render
 from vidcap.data.synthetic.vocabulary import ACTIONS, CLASSES, COLORS, LEVELS, SHAPES, SIZES
 from vidcap.errors import ConfigError, DataError
 from vidcap.io.files import atomic_path, write_json, write_text
@@ -33,6 +34,9 @@ FORMAT_VERSION = 1
 LABEL_COLUMNS = ["video", "label", "phrase", "split", "level", "num_objects", "color", "shape", "size",
                  "partner_color", "partner_shape", "objects", "background"]
 BITEXACT = {"fflags": "+bitexact"}  # muxers write no random ids or version strings
+SECONDS, EVENT_SECONDS = 3, 5  # default length of a one-event video / of each event of a multi-event one
+SUBSETS = {"train": "training", "val": "validation", "test": "testing", "test_compositional": "testing"}  # YouCook2's
+CONTINUE_TRIES = 20  # plans tried for an event that continues the scene before it becomes a cut
 
 
 # ----------------------------------------------------------------------------------
@@ -42,6 +46,8 @@ def _make_video(task: tuple[int, str, str, str], ctx: dict) -> dict:
     """Render, encode and describe one video; returns its record for the tables."""
     from vidcap.io.writers import VideoWriter
 
+    if len(task) == 6:
+        return _make_event_video(task, ctx)
     index, split, label, name = task
     out = Path(ctx["out_dir"])
     plan = _plan(index, split, label, name, ctx)
@@ -94,6 +100,91 @@ def _make_video(task: tuple[int, str, str, str], ctx: dict) -> dict:
     }
 
 
+def _event_plans(index: int, split: str, name: str, labels: list[str], planned: list[str], ctx: dict):
+    """The plans of a multi-event video's events and each event's boundary.
+
+    Event ``e`` is planned like a one-event video with ``key=(43, e + 1, attempt)``.
+    A planned ``"continue"`` keeps the previous event's background (canvas included)
+    for the first attempt whose acting objects stand out on it; when none of
+    ``CONTINUE_TRIES`` does, the boundary becomes a ``"cut"`` (with attempt 0's plan).
+    """
+    plans, boundaries = [], []
+    for e, label in enumerate(labels):
+        plan = _plan(index, split, label, name, ctx, key=(43, e + 1, 0))
+        boundary = "start" if e == 0 else "cut"
+        if e and planned[e - 1] == "continue":
+            prev = plans[-1]
+            for attempt in range(CONTINUE_TRIES):
+                cand = plan if attempt == 0 else _plan(index, split, label, name, ctx, key=(43, e + 1, attempt))
+                if _fits_background(prev.background, [o.rgb for o in cand.objects if o.role in ("actor", "partner")]):
+                    plan, boundary = cand, "continue"
+                    plan.background, plan.bg_world, plan.pad = prev.background, prev.bg_world, prev.pad
+                    break
+        plans.append(plan)
+        boundaries.append(boundary)
+    return plans, boundaries
+
+
+def _obj_dict(i: int, o, **extra) -> dict:
+    return {"id": i, "role": o.role, "shape": o.shape, "color": o.color, "size": o.size, "rgb": list(o.rgb), **extra}
+
+
+def _make_event_video(task: tuple, ctx: dict) -> dict:
+    """Render, encode and describe one multi-event video (see :func:`iter_world`)."""
+    from vidcap.io.writers import VideoWriter
+
+    index, split, _, name, labels, planned = task
+    out = Path(ctx["out_dir"])
+    fps, n = ctx["fps"], ctx["num_frames"]
+    plans, boundaries = _event_plans(index, split, name, labels, planned, ctx)
+    frames_gt, objects, events = [], [], []
+    video = VideoWriter(out / "videos" / f"{name}.mp4", fps, crf=ctx["crf"], threads=1,
+                        options={"preset": ctx["preset"]}, container_options=BITEXACT)
+    try:
+        for e, plan in enumerate(plans):
+            offset = len(objects)
+            objects.extend(_obj_dict(offset + i, o, event=e) for i, o in enumerate(plan.objects))
+            tracks = _image_tracks(plan, ctx)
+            for j in range(n):
+                frame, truth = _render(plan, tracks, j, ctx)
+                video.write(frame)
+                g = e * n + j
+                frames_gt.append({"index": g, "t": round(g / fps, 6), "event": e,
+                                  "objects": [{**t, "id": offset + t["id"]} for t in truth]})
+            events.append({"index": e, "label": plan.label, "phrase": ACTIONS[plan.label].phrase,
+                           "boundary": boundaries[e], "start_frame": e * n, "end_frame": (e + 1) * n,
+                           "start": round(e * n / fps, 6), "end": round((e + 1) * n / fps, 6),
+                           "speed": plan.speed, "background": plan.background,
+                           "objects": list(range(offset, len(objects)))})
+        video.close()
+    except BaseException:
+        video.abort()
+        raise
+    corpus, sentences = _event_corpus(plans, ctx)
+    for ev, sentence in zip(events, sentences):
+        ev["sentence"] = sentence
+    w, h = ctx["size"]
+    duration = round(len(plans) * n / fps, 6)
+    gt = {"video": name, "label": plans[0].label, "phrase": ACTIONS[plans[0].label].phrase, "split": split,
+          "level": ctx["level"], "fps": fps, "num_frames": len(frames_gt), "width": w, "height": h,
+          "duration": duration, "camera_moves": bool(ctx["camera"]), "objects": objects, "events": events,
+          "frames": frames_gt}
+    write_text(out / "gt" / f"{name}.json", json.dumps(gt, separators=(",", ":")))
+    first = plans[0]
+    actor = next(o for o in first.objects if o.role == "actor")
+    partner = next((o for o in first.objects if o.role == "partner"), None)
+    acting = [o for o in first.objects if o.role in ("actor", "partner")]
+    return {
+        "name": name, "split": split, "label": first.label, "corpus": corpus,
+        "labels": [name, first.label, ACTIONS[first.label].phrase, split, ctx["level"], len(acting),
+                   actor.color, actor.shape, actor.size, partner.color if partner else "",
+                   partner.shape if partner else "",
+                   ";".join(f"{o.size} {o.color} {o.shape}" for o in acting), first.background["name"]],
+        "events": {"duration": duration, "segments": [(ev["start"], ev["end"]) for ev in events],
+                   "sentences": sentences},
+    }
+
+
 # ----------------------------------------------------------------------------------
 # The world
 # ----------------------------------------------------------------------------------
@@ -126,17 +217,37 @@ def _check_args(num_videos, seed, level, size, fps, seconds, high_fps_factor, wo
     return w, h
 
 
+def _check_events(events, high_fps_factor) -> tuple[int, int] | None:
+    """``events`` as ``(lo, hi)`` with ``1 <= lo <= hi``, or None; ConfigError otherwise."""
+    if events is None:
+        return None
+    try:
+        lo, hi = events
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"events must be None or (min, max) numbers of events per video, got {events!r}") from exc
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (lo, hi)) or not 1 <= lo <= hi:
+        raise ConfigError(f"events must be (min, max) whole numbers with 1 <= min <= max, got {events!r}")
+    if high_fps_factor is not None:
+        raise ConfigError("high_fps_factor cannot be combined with events yet; leave one of them out")
+    return int(lo), int(hi)
+
+
 def iter_world(out_dir, *, num_videos: int, seed: int = 0, level: str = "easy",
-               size: tuple[int, int] = (160, 120), fps: float = 25, seconds: float = 3,
+               size: tuple[int, int] = (160, 120), fps: float = 25, seconds: float | None = None,
                high_fps_factor: int | None = None, workers: int | None = None,
-               crf: float = 18) -> Iterator[dict]:
+               crf: float = 18, events: tuple[int, int] | None = None) -> Iterator[dict]:
     """Generate the world, yielding one record per finished video.
 
     The arguments are checked at once; the videos are made as the iterator is
     consumed, and the tables (``video_corpus.csv``, ``labels.csv``, ``splits.json``,
-    ``classes/``, ``world.json``) are written after the last video.
-    :func:`generate_world` is the plain function (with a progress callback).
+    ``classes/``, ``world.json``; with ``events`` also ``events.json`` and
+    ``youcook2.json``) are written after the last video.
+    :func:`generate_world` is the plain function (with a progress callback) and
+    documents the arguments.
     """
+    event_range = _check_events(events, high_fps_factor)
+    if seconds is None:
+        seconds = SECONDS if event_range is None else EVENT_SECONDS
     w, h = _check_args(num_videos, seed, level, size, fps, seconds, high_fps_factor, workers)
     if min(workers or os.cpu_count() or 1, num_videos) > 1:
         from vidcap.parallel import check_main_guard
@@ -152,7 +263,12 @@ def iter_world(out_dir, *, num_videos: int, seed: int = 0, level: str = "easy",
     factor = int(high_fps_factor or 1)
     labels = _class_labels(num_videos, seed)
     split_of = _assign_splits(labels, seed)
-    names = [video_name(i, seconds) for i in range(num_videos)]
+    if event_range is None:
+        names = [video_name(i, seconds) for i in range(num_videos)]
+        schedules = None
+    else:
+        schedules = [_event_schedule(i, labels[i], seed, *event_range) for i in range(num_videos)]
+        names = [video_name(i, round(len(sched[0]) * n_frames / fps, 6)) for i, sched in enumerate(schedules)]
     ctx = {
         "out_dir": str(out), "seed": seed, "level": level, "size": (w, h), "fps": fps, "crf": crf,
         "preset": "veryfast", "factor": factor, "num_frames": n_frames, "dense_frames": (n_frames - 1) * factor + 1,
@@ -160,6 +276,9 @@ def iter_world(out_dir, *, num_videos: int, seed: int = 0, level: str = "easy",
         "heldout": _heldout(seed), "workers": _make_workers(seed),
     }
     tasks = [(i, split_of[i], labels[i], names[i]) for i in range(num_videos)]
+    if schedules is not None:
+        ctx["events"] = list(event_range)
+        tasks = [task + tuple(schedules[i]) for i, task in enumerate(tasks)]
     n_workers = min(workers or os.cpu_count() or 1, num_videos)
     params = {"num_videos": num_videos, "n_frames": n_frames, "high_fps_factor": high_fps_factor, "seconds": seconds}
     return _run(out, tasks, ctx, n_workers, params)
@@ -217,7 +336,27 @@ def _write_tables(out: Path, records: list[dict], ctx: dict, **params) -> None:
                    "splits": "splits.json", "classes": "classes/<split>/<label>/<name>.mp4",
                    "ground_truth": "gt/<name>.json", "high_fps": "hfr/<name>.mkv"},
     }
+    if "events" in ctx:
+        _write_events(out, records)
+        lo, hi = ctx["events"]
+        world["events"] = {"min": lo, "max": hi, "seconds_per_event": params["seconds"],
+                           "frames_per_event": params["n_frames"]}
+        world["layout"].update(events="events.json", youcook2="youcook2.json")
+        del world["layout"]["high_fps"]
     write_json(out / "world.json", world, indent=1)
+
+
+def _write_events(out: Path, records: list[dict]) -> None:
+    """``events.json`` (ActivityNet Captions layout) and ``youcook2.json`` (YouCook2's; subsets
+    ``training``, ``validation``, ``testing`` for both test splits)."""
+    from vidcap.data.events import Event, EventVideo, save_activitynet_captions, save_youcook2
+
+    videos = {rec["name"]: EventVideo(rec["name"], rec["events"]["duration"],
+                                      tuple(Event(s, e, text) for (s, e), text
+                                            in zip(rec["events"]["segments"], rec["events"]["sentences"])))
+              for rec in records}
+    save_activitynet_captions(videos, out / "events.json")
+    save_youcook2(videos, out / "youcook2.json", subset={rec["name"]: SUBSETS[rec["split"]] for rec in records})
 
 
 def _link_classes(out: Path, records: list[dict]) -> None:
@@ -245,9 +384,10 @@ def _link_classes(out: Path, records: list[dict]) -> None:
 
 
 def generate_world(out_dir, *, num_videos: int, seed: int = 0, level: str = "easy",
-                   size: tuple[int, int] = (160, 120), fps: float = 25, seconds: float = 3,
+                   size: tuple[int, int] = (160, 120), fps: float = 25, seconds: float | None = None,
                    high_fps_factor: int | None = None, workers: int | None = None,
-                   crf: float = 18, progress: Callback | None = None) -> WorldSummary:
+                   crf: float = 18, progress: Callback | None = None,
+                   events: tuple[int, int] | None = None) -> WorldSummary:
     """Generate ``num_videos`` captioned, labelled videos into ``out_dir``.
 
     Args:
@@ -262,12 +402,29 @@ def generate_world(out_dir, *, num_videos: int, seed: int = 0, level: str = "eas
             a distractor, light noise) or ``hard`` (camera pan/zoom, distractors,
             occluding pillars, sensor noise).
         size: (width, height) in pixels, both even.
-        fps, seconds: frame rate and length; every video has ``round(fps * seconds)`` frames.
-        high_fps_factor: also write ``hfr/<name>.mkv`` at ``factor * fps`` (lossless).
+        fps, seconds: frame rate and length; every video has ``round(fps * seconds)`` frames
+            (with ``events``: every event). ``seconds`` None: 3, or 5 per event with ``events``.
+        high_fps_factor: also write ``hfr/<name>.mkv`` at ``factor * fps`` (lossless); not with ``events``.
         workers: processes (default: one per CPU); the output does not depend on it.
         crf: H.264 quality of ``videos/*.mp4``.
         progress: called with a :class:`vidcap.progress.Progress` (task ``"synth"``,
             unit ``"video"``) after each video; None reports nothing.
+        events: None (one action per video, as always) or ``(lo, hi)``: multi-event
+            videos. Video ``i`` holds ``K`` events, ``K`` uniform in ``lo..hi`` from
+            ``(seed, i)``; each event is one action planned and rendered like a
+            one-event video of ``seconds``, so the video lasts ``K * seconds`` and is
+            named by it (``syn00003_0_20``). Event 0's action is the world's balanced
+            label (``labels.csv``, ``classes/``: the first event's action and objects);
+            each later action differs from the one before. At each boundary the scene
+            either continues (the same background, new objects) or cuts to a new
+            background (``"boundary"`` in the ground truth). Event ``e`` spans
+            ``[e * n / fps, (e + 1) * n / fps]`` seconds (``n = round(fps * seconds)``
+            frames). ``events.json`` (ActivityNet Captions) and ``youcook2.json`` hold
+            each event's sentence (one annotator's caption of it); each row of
+            ``video_corpus.csv`` is an annotator's paragraph (one caption per event,
+            in order; no non-English or empty rows); ``gt/<name>.json`` adds
+            ``"events"`` (label, boundary, frames, seconds, background, objects,
+            sentence), a per-frame ``"event"`` and objects numbered across events.
 
     Returns:
         a :class:`WorldSummary`.
@@ -275,8 +432,10 @@ def generate_world(out_dir, *, num_videos: int, seed: int = 0, level: str = "eas
     if progress is not None and not callable(progress):
         raise ConfigError(f"progress must be a callable taking a vidcap.progress.Progress, or None; got {progress!r}")
     started = time.perf_counter()
+    if seconds is None:
+        seconds = SECONDS if events is None else EVENT_SECONDS
     iterator = iter_world(out_dir, num_videos=num_videos, seed=seed, level=level, size=size, fps=fps,
-                          seconds=seconds, high_fps_factor=high_fps_factor, workers=workers, crf=crf)
+                          seconds=seconds, high_fps_factor=high_fps_factor, workers=workers, crf=crf, events=events)
     n_captions = 0
     splits: Counter = Counter()
     for done, rec in enumerate(iterator, start=1):
