@@ -68,7 +68,8 @@ def default_config() -> dict:
     from vidcap.config import CaptionTrainConfig
 
     d = CaptionTrainConfig().to_dict()
-    return {**SEED_CONFIG, **{k: d[k] for k in ("project", "normalize", "grad_clip", "dropout", "captions_per_video")}}
+    return {**SEED_CONFIG, **{k: d[k] for k in ("variant", "project", "normalize", "grad_clip", "dropout",
+                                                "captions_per_video")}}
 
 
 # ------------------------------------------------------------------------------ data

@@ -149,6 +149,22 @@ def test_resume_keeps_the_runs_options(world, fer, tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["hidden"] == 16
 
 
+def test_a_run_stored_before_an_option_existed_resumes_with_the_earlier_default(world, fer, tmp_path):
+    """Runs written before ``project`` existed had the projection; the new default is off."""
+    import torch
+
+    corpus = world / "world" / "video_corpus.csv"
+    api.train_caption(corpus, tmp_path / "run", features=world / "feats", epochs=2, hidden=16, batch_size=8,
+                      variant="s2vt", project=True, stop_after=1)
+    last = tmp_path / "run" / "last.pt"
+    ckpt = torch.load(last, weights_only=True)
+    del ckpt["train_state"]["config"]["project"]
+    torch.save(ckpt, last)
+    resumed = api.train_caption(corpus, tmp_path / "run", features=world / "feats", resume=True)
+    assert resumed.epochs_run == 2
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["project"] is True
+
+
 def test_early_stopping_is_announced(world, fer, tmp_path):
     events = []
     r = api.train_emotions(fer, tmp_path / "run", epochs=30, batch_size=8, lr=1e-9, patience=2,

@@ -206,18 +206,25 @@ class Captioner:
         return predict(self.model, self.vocab, torch.from_numpy(feats), None if mask is None else torch.from_numpy(mask),
                        beam_size=beam, length_penalty=lp, batch_size=batch_size)
 
+    def with_motion(self, video, feats, indices, mask) -> np.ndarray:
+        """``feats (T, D)`` of ``video``'s frames ``indices`` (``mask``: the real ones), joined to
+        the motion rows at the same frames when the model has a motion stream: ``(T, D + dim)``.
+        Raises DataError for a video without motion (one frame)."""
+        if self.flow is None:
+            return np.asarray(feats)
+        from vidcap.features.flow import MotionFeatures, motion_features
+
+        motion, *_ = motion_features(video, num_frames=self.num_frames, short=self.short,
+                                     stream=MotionFeatures.from_dict(self.flow),
+                                     sampled=(np.asarray(indices), np.asarray(mask, dtype=bool)))
+        return np.concatenate([feats, motion], axis=1)
+
     def caption_one(self, video, *, beam_size: int | None = None, length_penalty: float | None = None) -> CaptionResult:
         """Sample ``num_frames`` frames, run the backbone, decode. Raises DecodeError for a bad video."""
         from vidcap.features.extract import extract
 
         f = extract(video, backbone=self.backbone, num_frames=self.num_frames, short=self.short)
-        feats = f.features
-        if self.flow is not None:  # the motion rows at the same frames, joined to each frame's features
-            from vidcap.features.flow import MotionFeatures, motion_features
-
-            motion, *_ = motion_features(video, num_frames=self.num_frames, short=self.short,
-                                         stream=MotionFeatures.from_dict(self.flow), sampled=(f.indices, f.mask))
-            feats = np.concatenate([feats, motion], axis=1)
+        feats = self.with_motion(video, f.features, f.indices, f.mask)
         (text, score), = self.caption_features(feats, f.mask, beam_size=beam_size, length_penalty=length_penalty)
         domain = assess(self.domain, np.asarray(f.features)[np.asarray(f.mask, bool)], answer="this caption",
                         model="bundled caption model" if self.bundled else "caption model")

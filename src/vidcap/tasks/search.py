@@ -85,7 +85,8 @@ def _load_captioner(caption_model):
 
 
 def _features(paths: list[Path], store_root: Path, backbone: str, num_frames: int):
-    """``{resolved path: (feats (T, D), mask (T,))}`` from the feature store (extracting what is missing)."""
+    """``{resolved path: (feats (T, D), mask (T,), frame indices (T,))}`` from the feature store
+    (extracting what is missing)."""
     from vidcap.features import extract_many
 
     summary = extract_many(paths, store_root, backbone=backbone, num_frames=num_frames, workers=0)
@@ -96,7 +97,7 @@ def _features(paths: list[Path], store_root: Path, backbone: str, num_frames: in
             continue
         a = np.load(store_root / f"{r['name']}.npy")
         mask = np.asarray(r.get("mask") or [True] * len(a), dtype=bool)
-        out[r["source"]] = (a.astype(np.float32, copy=False), mask)
+        out[r["source"]] = (a.astype(np.float32, copy=False), mask, np.asarray(r.get("indices") or range(len(a))))
     return out, failed
 
 
@@ -239,10 +240,11 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
 
 def _row(video: Path, vid: str, feat, cap_feat, rmodel, captioner, transcripts: bool, probe) -> dict:
     info = probe(video)
-    a, mask = feat
+    a, mask, _ = feat
     caption, cap_score = "", 0.0
     if captioner is not None and cap_feat is not None:
-        (caption, cap_score), = captioner.caption_features(cap_feat[0][None], cap_feat[1][None])
+        cap_in = captioner.with_motion(video, *cap_feat)  # (T, D [+ motion])
+        (caption, cap_score), = captioner.caption_features(cap_in[None], cap_feat[1][None])
     # how far the video is from the models' training videos: the retrieval model's, else the captioner's
     judge, frames = (rmodel, feat) if rmodel is not None and rmodel.domain is not None else (captioner, cap_feat)
     distance = None

@@ -312,12 +312,13 @@ def visual_captions(
             log.debug("%.1f-%.1f s: %s", start, end, text)
         pending.clear()
 
-    def flush(k: int, frames: list[np.ndarray], times: list[float]) -> None:
+    def flush(k: int, frames: list[np.ndarray], times: list[float], first_index: int) -> None:
         if not frames:
             return
         idx, mask = even_indices(len(frames), cap.num_frames, short=cap.short)
         feats = np.zeros((cap.num_frames, engine.backbone.dim), dtype=np.float32)
         feats[mask] = engine(np.stack([frames[i] for i in idx[mask]]))
+        feats = cap.with_motion(video, feats, first_index + idx, mask)  # (N, D [+ motion]) for a flow model
         first, last = (k * window, (k + 1) * window) if starts is None else (
             starts[k], starts[k + 1] if k + 1 < len(starts) else float("inf"))
         start, end = round(float(first), 3), round(float(min(times[-1] + frame_step, last)), 3)
@@ -325,16 +326,16 @@ def visual_captions(
         if len(pending) >= batch_windows:
             caption_pending()
 
-    current, frames, times = 0, [], []
-    for frame, t in iter_frames(video, size=size):
+    current, frames, times, first = 0, [], [], 0
+    for n, (frame, t) in enumerate(iter_frames(video, size=size)):
         k = int(t // window) if starts is None else max(0, bisect.bisect_right(starts, t + 1e-6) - 1)
         if k != current:
-            flush(current, frames, times)
+            flush(current, frames, times, first)
             report(progress, "describe", t, info.duration, unit="s")
-            current, frames, times = k, [], []
+            current, frames, times, first = k, [], [], n
         frames.append(engine.preprocess(frame[None])[0])
         times.append(t)
-    flush(current, frames, times)
+    flush(current, frames, times, first)
     caption_pending()
     return events
 

@@ -169,6 +169,7 @@ def run_config(cls: type[Config], options: dict, out_dir, *, resume: bool, confi
     if stored is None:
         raise ModelError(f"cannot resume: {last} holds no training state")
     cls.from_dict(options, strict=True)  # unknown names are refused
+    stored = {**cls.EARLIER_DEFAULTS, **stored}
     changed = sorted(k for k, v in options.items() if k not in changeable and stored.get(k) != v)
     if changed:
         raise ConfigError(f"cannot resume {out_dir} with other options ({', '.join(changed)}); a resumed run keeps "
