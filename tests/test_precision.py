@@ -73,12 +73,12 @@ def test_bf16_runs_in_bf16_and_stays_close(samples):
     assert 0.95 < cosine < 0.99999, cosine  # measured 0.98: bf16 really ran, and is near fp32
 
 
-@pytest.mark.slow
 # per-frame cosine of VGG16 int8 to fp32 on the real clips, measured on two AVX-512 VNNI
 # machines: 0.9992 and 0.9989 (ONNX Runtime's int8 kernels differ by CPU model)
 INT8_REAL_FRAMES_COSINE = 0.998
 
 
+@pytest.mark.slow
 def test_vgg16_int8_features_match_fp32_on_real_frames(samples):
     """The precision auto ships: VGG16 (the seed's backbone) in int8, per frame close to fp32
     on the three real clips (random weights here: the ImageNet ones are not on disk)."""
