@@ -46,8 +46,6 @@ def _make_video(task: tuple[int, str, str, str], ctx: dict) -> dict:
     """Render, encode and describe one video; returns its record for the tables."""
     from vidcap.io.writers import VideoWriter
 
-    if len(task) == 6:
-        return _make_event_video(task, ctx)
     index, split, label, name = task
     out = Path(ctx["out_dir"])
     plan = _plan(index, split, label, name, ctx)
@@ -77,8 +75,7 @@ def _make_video(task: tuple[int, str, str, str], ctx: dict) -> dict:
             hfr.abort()
         raise
     w, h = ctx["size"]
-    objects = [{"id": i, "role": o.role, "shape": o.shape, "color": o.color, "size": o.size, "rgb": list(o.rgb)}
-               for i, o in enumerate(plan.objects)]
+    objects = [_obj_dict(i, o) for i, o in enumerate(plan.objects)]
     gt = {"video": name, "label": plan.label, "phrase": ACTIONS[plan.label].phrase, "split": split,
           "level": ctx["level"], "fps": ctx["fps"], "num_frames": len(frames_gt), "width": w, "height": h,
           "speed": plan.speed, "background": plan.background, "camera_moves": bool(ctx["camera"]),
@@ -87,17 +84,19 @@ def _make_video(task: tuple[int, str, str, str], ctx: dict) -> dict:
         gt["hfr"] = {"factor": k, "fps": ctx["fps"] * k, "video": f"hfr/{name}.mkv",
                      "num_frames": len(hfr_gt), "frames": hfr_gt}
     write_text(out / "gt" / f"{name}.json", json.dumps(gt, separators=(",", ":")))
+    return {"name": name, "split": split, "label": plan.label, "corpus": _corpus_rows(plan, ctx),
+            "labels": _labels_row(plan, name, split, ctx)}
+
+
+def _labels_row(plan, name: str, split: str, ctx: dict) -> list:
+    """The ``labels.csv`` row of a video whose (first) event is ``plan`` (LABEL_COLUMNS)."""
     actor = next(o for o in plan.objects if o.role == "actor")
     partner = next((o for o in plan.objects if o.role == "partner"), None)
     acting = [o for o in plan.objects if o.role in ("actor", "partner")]
-    return {
-        "name": name, "split": split, "label": plan.label,
-        "corpus": _corpus_rows(plan, ctx),
-        "labels": [name, plan.label, ACTIONS[plan.label].phrase, split, ctx["level"], len(acting),
-                   actor.color, actor.shape, actor.size, partner.color if partner else "",
-                   partner.shape if partner else "",
-                   ";".join(f"{o.size} {o.color} {o.shape}" for o in acting), plan.background["name"]],
-    }
+    return [name, plan.label, ACTIONS[plan.label].phrase, split, ctx["level"], len(acting),
+            actor.color, actor.shape, actor.size, partner.color if partner else "",
+            partner.shape if partner else "",
+            ";".join(f"{o.size} {o.color} {o.shape}" for o in acting), plan.background["name"]]
 
 
 def _event_plans(index: int, split: str, name: str, labels: list[str], planned: list[str], ctx: dict):
@@ -170,16 +169,9 @@ def _make_event_video(task: tuple, ctx: dict) -> dict:
           "duration": duration, "camera_moves": bool(ctx["camera"]), "objects": objects, "events": events,
           "frames": frames_gt}
     write_text(out / "gt" / f"{name}.json", json.dumps(gt, separators=(",", ":")))
-    first = plans[0]
-    actor = next(o for o in first.objects if o.role == "actor")
-    partner = next((o for o in first.objects if o.role == "partner"), None)
-    acting = [o for o in first.objects if o.role in ("actor", "partner")]
     return {
-        "name": name, "split": split, "label": first.label, "corpus": corpus,
-        "labels": [name, first.label, ACTIONS[first.label].phrase, split, ctx["level"], len(acting),
-                   actor.color, actor.shape, actor.size, partner.color if partner else "",
-                   partner.shape if partner else "",
-                   ";".join(f"{o.size} {o.color} {o.shape}" for o in acting), first.background["name"]],
+        "name": name, "split": split, "label": plans[0].label, "corpus": corpus,
+        "labels": _labels_row(plans[0], name, split, ctx),
         "events": {"duration": duration, "segments": [(ev["start"], ev["end"]) for ev in events],
                    "sentences": sentences},
     }
@@ -286,9 +278,10 @@ def iter_world(out_dir, *, num_videos: int, seed: int = 0, level: str = "easy",
 
 def _run(out: Path, tasks: list[tuple], ctx: dict, n_workers: int, params: dict) -> Iterator[dict]:
     records: list[dict] = []
+    make = _make_event_video if "events" in ctx else _make_video
     if n_workers == 1:
         for task in tasks:
-            rec = _make_video(task, ctx)
+            rec = make(task, ctx)
             records.append(rec)
             yield rec
     else:
@@ -297,7 +290,7 @@ def _run(out: Path, tasks: list[tuple], ctx: dict, n_workers: int, params: dict)
         from vidcap.parallel import process_pool
 
         with process_pool(n_workers, initializer=_init_worker) as pool:
-            for rec in pool.map(partial(_make_video, ctx=ctx), tasks, chunksize=4):
+            for rec in pool.map(partial(make, ctx=ctx), tasks, chunksize=4):
                 records.append(rec)
                 yield rec
     _write_tables(out, records, ctx, **params)
