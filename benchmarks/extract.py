@@ -18,7 +18,13 @@ videos beside the seed's total, with the features' cosine against fp32. The CPU'
 and features (AMX, AVX-512 BF16/VNNI, AVX2) are printed first: the ratios depend on them.
 
 The "total" rows run our many-videos pipeline (decode in a worker process,
-overlapped with inference). Usage: python benchmarks/extract.py [--out DIR]
+overlapped with inference).
+
+Last, ``--seek fast`` against the exact default on the 60 s clip and on a 10 min
+640x360 clip: the time to decode 80 sampled frames at the default backbone's input
+size, how many samples became a keyframe and how far they moved.
+
+Usage: python benchmarks/extract.py [--out DIR] [--seek-only]
 """
 from __future__ import annotations
 
@@ -42,8 +48,9 @@ from clips import sample_videos  # noqa: E402
 NUM_FRAMES = 80
 
 
-def make_long_clip(path: Path, seconds: int = 60, fps: int = 25) -> Path:
-    """A 60 s 1280x720 H.264 clip cut together from the three sample videos."""
+def make_long_clip(path: Path, seconds: int = 60, fps: int = 25, size: tuple[int, int] = (1280, 720)) -> Path:
+    """A ``seconds`` long H.264 clip (x264 defaults: keyframe at scene cuts, at most every
+    250 frames) cut together from the three sample videos."""
     if path.exists():
         return path
     import av
@@ -55,10 +62,10 @@ def make_long_clip(path: Path, seconds: int = 60, fps: int = 25) -> Path:
     tmp = path.with_suffix(".tmp.mp4")
     with av.open(str(tmp), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         stream.options = {"crf": "23", "preset": "veryfast"}
         for i in range(seconds * fps):
-            frame = cv2.resize(sources[i % len(sources)], (1280, 720), interpolation=cv2.INTER_LINEAR)
+            frame = cv2.resize(sources[i % len(sources)], size, interpolation=cv2.INTER_LINEAR)
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode():
@@ -160,9 +167,13 @@ def timed(fn, *args):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(ROOT / "bench-out"), help="where the long clip and features go")
+    parser.add_argument("--seek-only", action="store_true", help="only the exact-vs-fast seeking table")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.seek_only:
+        _seek_rows(out)
+        return
 
     from vidcap.features import extract_many, get_backbone, get_engine
     from vidcap.features.extract import load_frames
@@ -205,6 +216,37 @@ def main() -> None:
 
     _print(rows, totals, rate, flops)
     _precision_rows(videos, out, totals, vgg_trained)
+    _seek_rows(out)
+
+
+def _seek_rows(out: Path, repeats: int = 3) -> None:
+    """Decoding 80 sampled frames with ``seek="exact"`` and ``seek="fast"`` (best of ``repeats``)."""
+    from vidcap.io import probe, sample_frames
+
+    videos = [make_long_clip(out / "long_720p_60s.mp4"),
+              make_long_clip(out / "long_360p_600s.mp4", seconds=600, size=(640, 360))]
+    print("\n| video | frames | keyframes | exact (s) | fast (s) | fast vs exact | samples moved | "
+          "mean / max shift (s) |\n|---|---|---|---|---|---|---|---|")
+    for video in videos:
+        best = {}
+        for seek in ("exact", "fast") * repeats:
+            start = time.perf_counter()
+            clip = sample_frames(video, NUM_FRAMES, short_side=256, seek=seek)
+            seconds = time.perf_counter() - start
+            if seconds < best.get(seek, (np.inf,))[0]:
+                best[seek] = (seconds, clip)
+        (exact, ref), (fast, got) = best["exact"], best["fast"]
+        shift = np.abs(got.timestamps - ref.timestamps)
+        info = probe(video)
+        print(f"| {video.name} | {info.num_frames} | {_keyframe_count(video)} | {exact:.2f} | {fast:.2f} | "
+              f"{exact / fast:.1f}x | {int((shift > 0).sum())} / {NUM_FRAMES} | {shift.mean():.2f} / {shift.max():.2f} |")
+
+
+def _keyframe_count(video: Path) -> int:
+    import av
+
+    with av.open(str(video)) as container:
+        return sum(1 for packet in container.demux(video=0) if packet.size and packet.is_keyframe)
 
 
 def _precision_rows(videos, out: Path, totals: dict, pretrained: bool) -> None:

@@ -82,6 +82,54 @@ def test_seeking_far_ahead_gives_the_same_frames_as_decoding_all(tmp_path):
     assert [read_code(f) for f in clip.frames] == seed_indices(900, 12).tolist()
 
 
+def _keyframes(path) -> list[int]:
+    """Frame numbers of the keyframes, from the container's packets."""
+    import av
+
+    with av.open(str(path)) as container:
+        pts = [(p.pts, p.is_keyframe) for p in container.demux(video=0) if p.size]
+    order = sorted(pts)
+    return [i for i, (_, key) in enumerate(order) if key]
+
+
+def test_fast_seeking_takes_keyframes_near_sparse_samples(tmp_path, monkeypatch):
+    """Long GOP, few samples: each sample becomes the nearest keyframe, the frame is the one
+    its index and timestamp name (bit-exact against a full decode), within half a GOP of
+    the exact sample, in order, and far fewer pictures are decoded."""
+    frames = coded_frames(900)
+    path = write_clip(tmp_path / "long.mp4", frames, gop=60)
+    keys = _keyframes(path)
+    every = [frame for frame, _ in iter_frames(path)]
+    count = _count_decoded(monkeypatch)
+    exact = sample_frames(path, 12)
+    exact_cost, count["frames"] = count["frames"], 0
+    fast = sample_frames(path, 12, seek="fast")
+    assert set(fast.indices.tolist()) <= set(keys) and np.all(np.diff(fast.indices) > 0)
+    assert np.abs(fast.indices - exact.indices).max() <= 30  # half the GOP
+    assert [read_code(f) for f in fast.frames] == fast.indices.tolist()
+    assert all(np.array_equal(f, every[i]) for f, i in zip(fast.frames, fast.indices))
+    assert np.allclose(fast.timestamps, fast.indices / 25)  # the right time for the frame returned
+    assert count["frames"] * 3 < exact_cost
+
+
+def test_fast_seeking_moves_a_sample_only_to_a_keyframe_within_half_its_gaps(tmp_path):
+    """Dense samples of a short clip: a sample moves only to a keyframe less than half the gap
+    to its nearer neighbour away; every other sample is the exact frame, bit for bit."""
+    path = write_clip(tmp_path / "short.mp4", coded_frames(120), gop=60)
+    keys = np.array(_keyframes(path))
+    for num in (9, 40):
+        exact, fast = sample_frames(path, num), sample_frames(path, num, seek="fast")
+        gaps = np.diff(exact.indices)
+        room = np.minimum(np.r_[gaps[0], gaps], np.r_[gaps, gaps[-1]]) / 2
+        near = np.abs(exact.indices[:, None] - keys[None]).min(1) < room
+        assert np.array_equal(fast.indices[~near], exact.indices[~near]) and (~near).any()
+        assert np.array_equal(fast.frames[~near], exact.frames[~near])
+        assert np.isin(fast.indices[near], keys).all() and np.all(np.diff(fast.indices) > 0)
+        assert [read_code(f) for f in fast.frames] == fast.indices.tolist()
+    with pytest.raises(ConfigError, match="seek must be one of"):
+        sample_frames(path, 4, seek="nearest")
+
+
 def _count_decoded(monkeypatch) -> dict:
     """Count the frames that come out of the decoder during sample_frames."""
     from vidcap.io import video

@@ -61,6 +61,23 @@ def test_parameter_or_content_change_recomputes(tmp_path):
     assert result.skipped == 0 and np.load(out / "v01.npy").shape == (6, 1280)
 
 
+def test_fast_seeking_is_part_of_the_cache_key_and_stores_the_frames_it_took(tmp_path, capsys):
+    """``--seek fast`` through the CLI and the pool: the record names it and the keyframe times
+    it took; the same run again is current; exact seeking recomputes and records as before."""
+    video = write_clip(tmp_path / "long.mp4", coded_frames(600), gop=50)
+    out = tmp_path / "out"
+    assert cli_main(["extract", str(video), "--out", str(out), "--num-frames", "6", "--seek", "fast", "-q"]) == 0
+    capsys.readouterr()
+    record = json.loads((out / "long.json").read_text())
+    fast = extract(video, num_frames=6, seek="fast")
+    assert record["params"]["seek"] == "fast" and np.allclose(record["timestamps"], fast.timestamps)
+    assert np.array_equal(np.load(out / "long.npy"), fast.features)
+    assert not np.allclose(fast.timestamps, extract(video, num_frames=6).timestamps)  # it did move samples
+    assert extract_many([video], out, num_frames=6, seek="fast", workers=0).skipped == 1
+    assert extract_many([video], out, num_frames=6, workers=0).skipped == 0
+    assert "seek" not in json.loads((out / "long.json").read_text())["params"]
+
+
 def test_same_file_name_in_two_folders_does_not_collide(tmp_path):
     x = write_clip(tmp_path / "a" / "clip.mp4", noise_frames(8, 64, 80, seed=1)) if (tmp_path / "a").mkdir() is None else None
     y = write_clip(tmp_path / "b" / "clip.mp4", noise_frames(8, 64, 80, seed=2)) if (tmp_path / "b").mkdir() is None else None

@@ -40,6 +40,8 @@ def test_fp32_keeps_the_old_cache_key():
     assert Params("mobilenet_v2", "abc", 80, None, "pad").to_dict() == old
     assert Params("mobilenet_v2", "abc", 80, None, "pad", "fp32").to_dict() == old
     assert Params("mobilenet_v2", "abc", 80, None, "pad", "int8").to_dict() == {**old, "precision": "int8"}
+    assert Params("mobilenet_v2", "abc", 80, None, "pad", "fp32", "exact").to_dict() == old
+    assert Params("mobilenet_v2", "abc", 80, None, "pad", "fp32", "fast").to_dict() == {**old, "seek": "fast"}
 
 
 def _clip_frames(samples, engine, n=6):

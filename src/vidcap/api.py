@@ -40,11 +40,13 @@ def probe(path) -> results.VideoInfo:
 
 
 def sample_frames(path, num_frames: int | None = 80, *, fps: float | None = None, short: str = "pad",
-                  size=None, short_side: int | None = None):
-    """``num_frames`` evenly spaced frames (or ``fps`` per second) as a :class:`vidcap.io.Clip`."""
+                  size=None, short_side: int | None = None, seek: str = "exact"):
+    """``num_frames`` evenly spaced frames (or ``fps`` per second) as a :class:`vidcap.io.Clip`.
+
+    ``seek="fast"``: keyframes in place of nearby samples (approximate, faster on long videos)."""
     from vidcap.io.video import sample_frames as run
 
-    return run(path, num_frames, fps=fps, short=short, size=size, short_side=short_side)
+    return run(path, num_frames, fps=fps, short=short, size=size, short_side=short_side, seek=seek)
 
 
 def iter_frames(path, *, size=None):
@@ -65,23 +67,26 @@ def write_video(path, frames, fps, *, codec=None, crf: float = 18, lossless: boo
 
 # --------------------------------------------------------------------------- features
 def extract(path, *, backbone: str = "mobilenet_v2", num_frames: int | None = 80, fps: float | None = None,
-            short: str = "pad", backend: str = "auto", precision: str = "fp32") -> results.Features:
+            short: str = "pad", backend: str = "auto", precision: str = "fp32",
+            seek: str = "exact") -> results.Features:
     """CNN features ``(T, D)`` and timestamps of one video's sampled frames (nothing is stored).
 
-    ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto`` (docs/features.md#precision)."""
+    ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto`` (docs/features.md#precision);
+    ``seek``: ``exact`` or ``fast`` (docs/features.md#seeking)."""
     from vidcap.features.extract import extract as run
 
     return run(path, backbone=backbone, num_frames=num_frames, fps=fps, short=short, backend=backend,
-               precision=precision)
+               precision=precision, seek=seek)
 
 
 def extract_many(inputs, out_dir, *, backbone: str = "mobilenet_v2", num_frames: int | None = 80,
                  fps: float | None = None, short: str = "pad", workers: int | None = None, backend: str = "auto",
-                 precision: str = "fp32", engine: str = "local", address: str | None = None,
+                 precision: str = "fp32", seek: str = "exact", engine: str = "local", address: str | None = None,
                  progress=None) -> results.ExtractSummary:
     """Features of many videos (files, folders, ``.txt`` lists) into a resumable feature store.
 
-    ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto`` (part of the cache key).
+    ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto``; ``seek``: ``exact`` or ``fast``
+    (docs/features.md#seeking); both are part of the cache key.
     ``engine="ray"``: decode and run the backbone on a Ray cluster (``address``, default
     ``RAY_ADDRESS`` or a local one; ``workers``: backbone actors; inputs may be object-store
     URIs); the store is the same (see docs/scale.md)."""
@@ -90,7 +95,7 @@ def extract_many(inputs, out_dir, *, backbone: str = "mobilenet_v2", num_frames:
 
     runner = RayRunner(address, workers) if uses_ray(engine) else None
     return run(inputs, out_dir, backbone=backbone, num_frames=num_frames, fps=fps, short=short, workers=workers,
-               backend=backend, precision=precision, runner=runner, progress=progress)
+               backend=backend, precision=precision, seek=seek, runner=runner, progress=progress)
 
 
 def models() -> list[results.ModelInfo]:

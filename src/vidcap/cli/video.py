@@ -14,6 +14,7 @@ EXTRACT_EXAMPLES = """examples:
   vidcap extract videos/ --out features/ --num-frames 80 --backbone mobilenet_v2
   vidcap extract list.txt --out features/ --fps 2 --workers 2
   vidcap extract videos/ --out features/ --backbone vgg16 --precision auto
+  vidcap extract movies/ --out features/ --seek fast      # long videos: keyframes near the samples
   vidcap extract s3://bucket/videos/ --out features/ --engine ray --address head:6379
 Each video gives features/<stem>.npy of shape (num_frames, dim) and a <stem>.json
 record. Re-running skips videos whose file and parameters are unchanged.
@@ -41,6 +42,9 @@ def register(commands, train, evaluate) -> None:
     arg(p, api.extract_many, "precision", choices=["fp32", "bf16", "int8", "auto"],
         help="int8: ONNX Runtime, quantized once (VNNI); bf16: torch autocast; auto: what was measured "
              "faster for the backbone on a CPU like this one (vgg16: int8 with VNNI), else fp32")
+    arg(p, api.extract_many, "seek", choices=["exact", "fast"],
+        help="fast (approximate): a sample moves to the nearest keyframe when that is less than half the gap "
+             "to the next sample away; one decoded picture instead of a GOP's, so long videos decode much faster")
     arg(p, api.extract_many, "workers", type=int,
         help="decode processes (default: cores - 1; 0 = none); with --engine ray: backbone actors")
     add_engine(p, api.extract_many)
@@ -70,7 +74,7 @@ def run_extract(args) -> int:
     with Bars(args, items=False) as bars:
         summary = api.extract_many(args.inputs, args.out_dir, backbone=args.backbone, num_frames=args.num_frames,
                                    fps=args.fps, short=args.short, workers=args.workers, backend=args.backend,
-                                   precision=args.precision, engine=args.engine, address=args.address, progress=bars)
+                                   precision=args.precision, seek=args.seek, engine=args.engine, address=args.address, progress=bars)
     return show(summary, args)
 
 

@@ -170,12 +170,14 @@ def get_engine(name: str = "mobilenet_v2", backend: str = "auto", pretrained: bo
     return Engine(get_backbone(name), backend=backend, pretrained=pretrained, precision=precision)
 
 
-def load_frames(path, engine: Engine, *, num_frames: int | None = 80, fps: float | None = None, short: str = "pad"):
-    """Decode the sampled frames of ``path`` at the backbone's input size.
+def load_frames(path, engine: Engine, *, num_frames: int | None = 80, fps: float | None = None, short: str = "pad",
+                seek: str = "exact"):
+    """Decode the sampled frames of ``path`` at the backbone's input size (``seek``: see
+    :func:`vidcap.io.sample_frames`).
 
     Returns the :class:`~vidcap.io.Clip` with frames ``(T, crop, crop, 3) uint8``.
     """
-    clip = sample_frames(path, num_frames, fps=fps, short=short, short_side=engine.backbone.resize)
+    clip = sample_frames(path, num_frames, fps=fps, short=short, short_side=engine.backbone.resize, seek=seek)
     clip.frames = engine.preprocess(clip.frames)
     return clip
 
@@ -197,9 +199,11 @@ def extract(
     short: str = "pad",
     backend: str = "auto",
     precision: str = "fp32",
+    seek: str = "exact",
 ) -> Features:
     """Features ``(T, D) float32`` and timestamps of one video's sampled frames.
 
-    ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto`` (see :class:`Engine`)."""
+    ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto`` (see :class:`Engine`);
+    ``seek``: ``exact`` or ``fast`` (see :func:`vidcap.io.sample_frames`)."""
     engine = get_engine(backbone, backend, True, precision)
-    return features_of(load_frames(path, engine, num_frames=num_frames, fps=fps, short=short), engine)
+    return features_of(load_frames(path, engine, num_frames=num_frames, fps=fps, short=short, seek=seek), engine)

@@ -20,6 +20,7 @@ from vidcap.errors import ConfigError, DataError, VidcapError
 from vidcap.features.extract import get_engine
 from vidcap.features.store import FeatureStore, Params, remove_stale_temps
 from vidcap.io import center_crop, sample_frames
+from vidcap.io.video import SEEK_MODES
 from vidcap.io.files import find_videos
 from vidcap.parallel import check_main_guard, process_pool
 from vidcap.progress import Callback, report
@@ -27,14 +28,14 @@ from vidcap.results import ExtractSummary, Features
 
 log = logging.getLogger(__name__)
 
-def _decode_job(path: str, num_frames, fps, short, resize: int, crop: int):
+def _decode_job(path: str, num_frames, fps, short, resize: int, crop: int, seek: str = "exact"):
     """Worker: decode one video's sampled frames at the backbone's input size.
 
     Returns ``(clip, None)`` or ``(None, error message)``; never raises, so one
     bad video cannot stop the run.
     """
     try:
-        clip = sample_frames(path, num_frames, fps=fps, short=short, short_side=resize)
+        clip = sample_frames(path, num_frames, fps=fps, short=short, short_side=resize, seek=seek)
         clip.frames = np.ascontiguousarray(center_crop(clip.frames, crop))
         return clip, None
     except VidcapError as exc:
@@ -61,6 +62,7 @@ def extract_many(
     backend: str = "auto",
     pretrained: bool = True,
     precision: str = "fp32",
+    seek: str = "exact",
     runner=None,
     progress: Callback | None = None,
 ) -> ExtractSummary:
@@ -70,7 +72,8 @@ def extract_many(
     (0 decodes in this process). ``pretrained=False`` uses random weights (for
     timing only; recorded as such). ``precision``: fp32, bf16, int8 or auto (see
     :class:`~vidcap.features.extract.Engine`); the one that runs is part of each video's
-    cache key. ``progress`` gets an event per video. Returns an
+    cache key. ``seek="fast"``: keyframes in place of nearby samples, faster on long
+    videos, approximate (:func:`vidcap.io.sample_frames`; part of the cache key). ``progress`` gets an event per video. Returns an
     :class:`~vidcap.results.ExtractSummary`; failed videos are recorded there and in
     the store, the others still finish. ``runner``: where the decoding and the backbone
     run instead of here (:class:`vidcap.scale.ray.RayRunner`: a Ray cluster); the
@@ -82,6 +85,8 @@ def extract_many(
         raise DataError(f"no videos found in {inputs!r}")
     if num_frames is None and fps is None:
         raise ConfigError("give num_frames or fps")
+    if seek not in SEEK_MODES:
+        raise ConfigError(f"seek must be one of {SEEK_MODES}, got {seek!r}")
     workers = default_workers() if workers is None else workers
     if workers < 0:
         raise ConfigError(f"workers must be 0 or more, got {workers}")
@@ -95,7 +100,7 @@ def extract_many(
     remove_stale_temps(store.root)
     engine = get_engine(backbone, backend, pretrained, precision)
     params = Params(backbone, engine.backbone.weights_hash() if engine.pretrained else "random",
-                    None if fps is not None else num_frames, fps, short, engine.precision)
+                    None if fps is not None else num_frames, fps, short, engine.precision, seek)
     names = store.assign_names(videos)
 
     summary = ExtractSummary(out_dir=str(store.root))
@@ -109,7 +114,7 @@ def extract_many(
             todo.append((video, name))
 
     report(progress, "extract", summary.skipped, len(videos))
-    job_args = (num_frames if fps is None else None, fps, short, engine.backbone.resize, engine.backbone.crop)
+    job_args = (num_frames if fps is None else None, fps, short, engine.backbone.resize, engine.backbone.crop, seek)
 
     def finish(video: Path, name: str, clip, error, feats=None, **hashes):
         """Store one video's result; ``feats`` and ``hashes`` (digest, stat) when a runner computed them."""

@@ -40,13 +40,15 @@ class Params:
     fps: float | None
     short: str
     precision: str = "fp32"  # the one that ran ("auto" decided): fp32, bf16 or int8
+    seek: str = "exact"  # "fast": keyframes in place of some samples (vidcap.io.sample_frames)
 
     def to_dict(self) -> dict:
-        """The record's ``params``; fp32 is left out, so stores written before precisions
-        existed stay current."""
+        """The record's ``params``; the first defaults (fp32, exact seeking) are left out,
+        so stores written before those options existed stay current."""
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        if d["precision"] == "fp32":
-            del d["precision"]
+        for key, first in (("precision", "fp32"), ("seek", "exact")):
+            if d[key] == first:
+                del d[key]
         return d
 
 

@@ -16,7 +16,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from vidcap.errors import DecodeError
+from vidcap.errors import ConfigError, DecodeError
 from vidcap.io.files import check_readable
 from vidcap.io.sampling import even_indices, fps_indices, resize, short_side_size
 
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # Seek instead of decoding forward when the next wanted frame is at least this
 # many frames ahead *and* a keyframe lies between here and there.
 SEEK_MIN_GAP = 12
+SEEK_MODES = ("exact", "fast")
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,7 @@ def sample_frames(
     short: str = "pad",
     size: tuple[int, int] | None = None,
     short_side: int | None = None,
+    seek: str = "exact",
 ) -> Clip:
     """Decode only the frames needed: ``num_frames`` evenly spaced, or ``fps`` per second.
 
@@ -289,8 +291,17 @@ def sample_frames(
     and on the way H.264/HEVC pictures that no other picture refers to are not
     decoded at all (the sampled frames are the same, bit for bit).
 
+    ``seek="fast"`` (approximate) takes, in place of a sampled frame, the keyframe
+    nearest to it when that keyframe is less than half the gap to the nearer
+    neighbouring sample away: a keyframe decodes on its own, so on long videos most
+    samples cost one decoded picture instead of every reference picture since the
+    last keyframe. The samples stay in order and distinct; ``indices`` and ``timestamps``
+    are those of the frames returned.
+
     Returns a :class:`Clip` with ``frames (T, H, W, 3) uint8`` RGB.
     """
+    if seek not in SEEK_MODES:
+        raise ConfigError(f"seek must be one of {SEEK_MODES}, got {seek!r}")
     container, stream = _open(path)
     with container:
         timeline = _timeline(container, stream)
@@ -300,7 +311,7 @@ def sample_frames(
         if short_side is not None:
             size = short_side_size(info.width, info.height, short_side)
         try:
-            return _sample(path, container, stream, timeline, info, num_frames, fps, short, size)
+            return _sample(path, container, stream, timeline, info, num_frames, fps, short, size, seek)
         except _Truncated as cut:
             if cut.decoded >= timeline.count:
                 raise DecodeError(f"{path}: some frames could not be located by their timestamps") from None
@@ -309,7 +320,7 @@ def sample_frames(
             )
             timeline = _Timeline(timeline.pts[: cut.decoded], timeline.keyframe_pts, timeline.time_base, cut.decoded)
             try:
-                return _sample(path, container, stream, timeline, info, num_frames, fps, short, size)
+                return _sample(path, container, stream, timeline, info, num_frames, fps, short, size, seek)
             except _Truncated:
                 raise DecodeError(f"{path}: the video is damaged and its frames cannot be read reliably") from None
 
@@ -343,13 +354,15 @@ class _Truncated(Exception):
         self.decoded = decoded
 
 
-def _sample(path, container, stream, timeline, info, num_frames, fps, short, size) -> Clip:
+def _sample(path, container, stream, timeline, info, num_frames, fps, short, size, seek) -> Clip:
     n = timeline.count
     times = _times(timeline, info)
     if fps is not None:
         indices, mask = fps_indices(times, fps)
     else:
         indices, mask = even_indices(n, num_frames, short=short)
+    if seek == "fast":
+        indices = _nearest_keyframes(timeline, indices, mask)
     wanted = np.unique(indices[mask])
     decoded = _decode_indices(path, container, stream, timeline, wanted, size, info.rotation)
     if len(decoded) < len(wanted):
@@ -361,6 +374,26 @@ def _sample(path, container, stream, timeline, info, num_frames, fps, short, siz
             frames[row] = decoded[int(i)]
     timestamps = np.where(mask, times[np.clip(indices, 0, n - 1)], 0.0)
     return Clip(frames=frames, timestamps=timestamps, indices=indices, mask=mask, info=info)
+
+
+def _nearest_keyframes(timeline: _Timeline, indices: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``indices`` with each sampled frame moved to its nearest keyframe where that
+    keyframe is nearer than half the gap to either neighbouring sample (strictly, so
+    two samples never meet)."""
+    if not np.isin(timeline.keyframe_pts, timeline.pts).any():
+        return indices  # no keyframe known by its time: nothing to move to
+    keys = np.searchsorted(timeline.pts, timeline.keyframe_pts[np.isin(timeline.keyframe_pts, timeline.pts)])
+    out = indices.copy()
+    rows = np.flatnonzero(mask)
+    sampled = indices[rows]
+    gaps = np.diff(sampled).astype(np.float64)
+    room = np.minimum(np.r_[np.inf, gaps], np.r_[gaps, np.inf]) / 2  # half the gap to the nearer neighbour
+    after = np.clip(np.searchsorted(keys, sampled), 0, keys.size - 1)
+    before = np.clip(after - 1, 0, keys.size - 1)
+    nearest = np.where(np.abs(keys[before] - sampled) <= np.abs(keys[after] - sampled), keys[before], keys[after])
+    move = np.abs(nearest - sampled) < room
+    out[rows[move]] = nearest[move]
+    return out
 
 
 def _decode_indices(path, container, stream, timeline, wanted, size, rotation) -> dict[int, np.ndarray]:
