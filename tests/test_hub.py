@@ -359,3 +359,149 @@ def test_labels_need_a_clip_model_and_clip_needs_labels(clip_folder, git_folder,
         api.classify(video, git_folder)
     with pytest.raises(ConfigError, match="not a caption model"):
         api.caption(video, model=str(clip_folder))
+
+
+def photo_shots(path, photos: list[str], n: int = 12) -> Path:
+    """A video of scikit-image photos, ``n`` frames each, with a hard cut between them (one shot a photo)."""
+    import cv2
+    import skimage.data
+
+    from vidcap.io import write_video
+
+    frames = []
+    for name in photos:
+        img = getattr(skimage.data, name)()
+        img = np.ascontiguousarray(np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img[..., :3])
+        frames += [cv2.resize(img, (80, 64), interpolation=cv2.INTER_AREA)] * n
+    return write_video(path, frames, fps=12)
+
+
+def test_clip_shot_vectors_search_a_library(clip_folder, tmp_path, monkeypatch, capsys):
+    from vidcap.cli import main
+    from vidcap.features.shots import detect_shots
+    from vidcap.tasks import tags as tagging
+    from vidcap.tasks.library import Library
+    from vidcap.tasks.search import score_matrices
+
+    two = photo_shots(tmp_path / "two.mp4", ["astronaut", "coffee"])
+    one = photo_shots(tmp_path / "one.mp4", ["chelsea"])
+    lib = tmp_path / "lib"
+    summary = api.index([two, one], lib, model="none", caption_model="none", transcripts=False, tags=False,
+                        clip=clip_folder)
+    assert len(summary.added) == 2 and not summary.failed
+    library = Library(lib)
+    assert library.clip == {"model": str(clip_folder), "dim": 16}
+
+    # each shot's vector: its keyframes through CLIP's image tower, averaged, unit length
+    m, p = library.load_clip().model, library.load_clip().processor
+    ids = {r["name"]: r["id"] for r in library.rows(["id", "name"])}
+    stored = {(r["video"], r["shot"]): r for r in library.shot_rows(["video", "shot", "start", "end", "vec_clip"])}
+    assert sorted(s for v, s in stored if v == ids["two"]) == [0, 1] and len(stored) == 3
+    for video in (two, one):
+        shots = detect_shots(video)
+        wanted, frames, _ = tagging.decode_keyframes(video, shots, tagging.KEYFRAMES)
+        for shot, idx in zip(shots.shots, wanted):
+            with torch.no_grad():
+                emb = m.get_image_features(pixel_values=p(images=[frames[i] for i in idx],
+                                                          return_tensors="pt")["pixel_values"])
+            emb = torch.nn.functional.normalize(getattr(emb, "pooler_output", emb), dim=-1).mean(0)
+            expect = torch.nn.functional.normalize(emb, dim=0).numpy()
+            assert np.asarray(stored[ids[video.stem], shot.index]["vec_clip"]) == pytest.approx(expect, abs=1e-5)
+
+    # a query: its text vector against every shot; a video scores its best shot, whose times it carries
+    query = "a cup of coffee"
+    with torch.no_grad():
+        tok = p(text=[query], return_tensors="pt", padding=True)
+        q = m.get_text_features(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])
+    q = torch.nn.functional.normalize(getattr(q, "pooler_output", q), dim=-1)[0].numpy()
+    best = {}
+    for (vid, _), r in stored.items():
+        score = float(q @ np.asarray(r["vec_clip"]))
+        if vid not in best or score > best[vid][0]:
+            best[vid] = (score, r["start"], r["end"])
+    result = api.search(query, lib, mode="clip", k=2)
+    order = sorted(best, key=lambda v: -best[v][0])
+    assert [h.id for h in result.hits] == order
+    for h in result.hits:
+        assert h.score == pytest.approx(best[h.id][0], abs=1e-4) == pytest.approx(h.scores["clip"], abs=1e-4)
+        assert (h.start, h.end) == pytest.approx(best[h.id][1:])
+    mats = score_matrices(lib, ["two", "one"], [query])
+    assert mats["clip"][0] == pytest.approx([best[ids["two"]][0], best[ids["one"]][0]], abs=1e-4)
+
+    assert main(["search", query, "--library", str(lib), "--mode", "clip", "--k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["id"] == order[0]
+    # re-indexing keeps the library's CLIP model; nothing is added twice
+    assert api.index([two], lib, model="none", caption_model="none", transcripts=False).skipped == [str(two)]
+
+    # a library without CLIP vectors refuses CLIP, and the hub model offline is one sentence
+    plain = tmp_path / "plain"
+    api.index([one], plain, model="none", caption_model="none", transcripts=False, tags=False)
+    with pytest.raises(ModelError, match="without a CLIP model"):
+        api.index([two], plain, model="none", caption_model="none", transcripts=False, clip=clip_folder)
+    with pytest.raises(ConfigError, match="--clip"):
+        api.search(query, plain, mode="clip")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert main(["index", str(one), "--library", str(tmp_path / "new"), "--model", "none", "--caption-model",
+                 "none", "--clip", "hf:openai/clip-vit-base-patch32"]) == 2
+    assert "hf download openai/clip-vit-base-patch32" in capsys.readouterr().err
+    assert not (tmp_path / "new" / "library.json").exists()
+
+
+@pytest.fixture(scope="module")
+def blip_folder(tmp_path_factory):
+    from transformers import BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
+
+    tok = bert_tokenizer()
+    cfg = BlipConfig(text_config={"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 37,
+                                  "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64,
+                                  "encoder_hidden_size": 32, "bos_token_id": tok.cls_token_id,
+                                  "eos_token_id": tok.sep_token_id, "sep_token_id": tok.sep_token_id,
+                                  "pad_token_id": tok.pad_token_id},
+                     vision_config=TINY_VISION, projection_dim=16)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("blip-tiny")
+    BlipForConditionalGeneration(cfg).save_pretrained(folder)
+    BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok
+                  ).save_pretrained(folder)
+    return folder
+
+
+def test_blip_captions_each_shot(blip_folder, tmp_path, monkeypatch, capsys):
+    from vidcap.cli import main
+    from vidcap.features.shots import detect_shots
+    from vidcap.io import frames_at
+    from vidcap.tasks.hub_blip import BlipCaptioner
+
+    video = photo_shots(tmp_path / "three.mp4", ["astronaut", "coffee", "chelsea"], n=12)
+    cuts = detect_shots(video)
+    assert len(cuts.shots) == 3
+    cap = api.load_captioner(blip_folder)
+    assert isinstance(cap, BlipCaptioner)
+    seen = []
+    cap.model.vision_model.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append((args or (kwargs["pixel_values"],))[0].clone()), with_kwargs=True)
+    (res,) = api.caption(video, model=cap, beam_size=1)
+    assert [(s["start"], s["end"]) for s in res.shots] == [(s.start, s.end) for s in cuts.shots]
+    assert [s["frame"] for s in res.shots] == [(s.start_frame + s.end_frame + 1) // 2 for s in cuts.shots]
+    frames, _ = frames_at(video, [s["frame"] for s in res.shots])
+    for s, pixels in zip(res.shots, seen):  # BLIP saw each shot's middle frame through its own processor
+        expect = cap.processor(images=[frames[s["frame"]]], return_tensors="pt")["pixel_values"]
+        assert torch.allclose(pixels, expect)
+        with torch.no_grad():
+            out = cap.model.generate(pixel_values=expect, max_length=40, num_beams=1, do_sample=False)
+        assert s["caption"] == cap.processor.batch_decode(out, skip_special_tokens=True)[0].strip()
+        assert set(s["caption"].split()) <= set(WORDS) and s["score"] < 0
+    assert (res.caption, res.score) == (res.shots[0]["caption"], res.shots[0]["score"])  # shots of equal length
+    # from the hub cache, offline, through the CLI
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    as_hf_cache(blip_folder, tmp_path / "hf", "Salesforce/blip-image-captioning-base")
+    assert main(["caption", str(video), "--model", "hf:Salesforce/blip-image-captioning-base", "--beam-size", "1",
+                 "--json"]) == 0
+    (out,) = json.loads(capsys.readouterr().out)
+    assert out["caption"] == res.caption and [s["caption"] for s in out["shots"]] == [s["caption"] for s in res.shots]
+    assert main(["caption", str(video), "--model", "hf:Salesforce/blip-image-captioning-base",
+                 "--beam-size", "1"]) == 0
+    text = capsys.readouterr().out
+    assert all(s["caption"] in text for s in res.shots) and f"{res.shots[2]['start']:7.2f}" in text

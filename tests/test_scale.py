@@ -231,7 +231,7 @@ def two_node_job(root: str) -> dict:
                                    progress=kill_an_actor)
         done_jobs.append("extract")
         indexed = api.index(videos, root_ / "lib", model="none", caption_model="none", transcripts=False,
-                            engine="ray", progress=kill_an_actor)
+                            tags=False, engine="ray", progress=kill_an_actor)
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -245,6 +245,7 @@ def two_node_job(root: str) -> dict:
         "ids": len({r["id"] for r in rows}), "names": sorted(r["name"] for r in rows) == sorted(v.stem for v in
                                                                                                 videos.glob("*.mp4")),
         "duplicates": Library(root_ / "lib").check().duplicates,
+        "shots": Library(root_ / "lib").shots() is not None,  # tags=False reached the actors
     }
 
 
@@ -275,6 +276,7 @@ def test_two_nodes_lose_a_worker_and_every_video_is_stored_once(tmp_path):
     assert result["ok"] == 40 and result["failed"] == [] and result["records"] and result["equal"]
     assert result["indexed"] == 40 and result["index_failed"] == []
     assert result["rows"] == result["ids"] == 40 and result["names"] and result["duplicates"] == {}
+    assert not result["shots"]
 
 
 def test_crash_message_names_the_video_and_the_tries():

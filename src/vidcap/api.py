@@ -27,7 +27,7 @@ __all__ = [
     "train_classify", "train_emotions", "train_retrieval", "transcribe", "write_video",
 ]
 
-RETRIEVAL_MODES = ("learned", "caption", "hybrid")
+RETRIEVAL_MODES = ("learned", "caption", "hybrid", "clip")
 CAPTION_METRICS = ("bleu", "meteor", "rouge", "cider")
 
 
@@ -288,9 +288,11 @@ def inbetween(first, last, out, *, num_frames: int = 14, fps: float = 8, method:
 
 # --------------------------------------------------------------------------- search
 def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True, tags: bool = True,
-          ocr: bool = False, engine: str = "local", address: str | None = None, progress=None) -> results.IndexSummary:
+          ocr: bool = False, clip=None, engine: str = "local", address: str | None = None,
+          progress=None) -> results.IndexSummary:
     """Add videos to a searchable library (created when missing); each video is processed once.
-    ``tags``: each shot's ImageNet object tags; ``ocr``: each shot's on-screen text (``vidcap[ocr]``).
+    ``tags``: each shot's ImageNet object tags; ``ocr``: each shot's on-screen text (``vidcap[ocr]``);
+    ``clip``: a CLIP model (``hf:openai/clip-vit-base-patch32``, a local folder) for each shot's CLIP vector.
     ``engine="ray"``: on a Ray cluster at ``address`` (the library on a folder every node reaches)."""
     from vidcap.scale.ray import uses_ray
     from vidcap.tasks.search import index as run
@@ -299,16 +301,18 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
         from vidcap.scale.ray import index as run_ray
 
         return run_ray(inputs, library, model=model, caption_model=caption_model, transcripts=transcripts,
-                       address=address, progress=progress)
+                       tags=tags, ocr=ocr, clip=clip, address=address, progress=progress)
     return run(inputs, library, model=model, caption_model=caption_model, transcripts=transcripts, tags=tags, ocr=ocr,
-               progress=progress)
+               clip=clip, progress=progress)
 
 
-def search(query: str, library, *, k: int = 10, mode: str = "learned", model=None, sheet=None) -> results.SearchResult:
-    """The library's videos ranked for a text query; ``sheet``: a PNG of the top results' frames."""
+def search(query: str, library, *, k: int = 10, mode: str = "learned", model=None, clip=None,
+           sheet=None) -> results.SearchResult:
+    """The library's videos ranked for a text query; ``clip``: the CLIP model when the library's has
+    moved; ``sheet``: a PNG of the top results' frames."""
     from vidcap.tasks.search import search as run
 
-    return run(query, library, k=k, mode=mode, model=model, sheet=sheet)
+    return run(query, library, k=k, mode=mode, model=model, clip=clip, sheet=sheet)
 
 
 def library_list(library) -> list[results.LibraryEntry]:
@@ -343,12 +347,13 @@ def train_retrieval(corpus, out_dir, *, features=None, videos=None, splits=None,
 
 
 def evaluate_retrieval(corpus, library, *, splits=None, split: str = "test", videos=None, model=None,
-                       caption_model=None, modes=RETRIEVAL_MODES, progress=None) -> results.RetrievalEvaluation:
-    """Recall@1/5/10 and median rank of every search mode, text->video and video->text."""
+                       caption_model=None, clip=None, modes=None, progress=None) -> results.RetrievalEvaluation:
+    """Recall@1/5/10 and median rank of every search mode (default: each one the library can
+    answer), text->video and video->text."""
     from vidcap.tasks.search import evaluate_retrieval as run
 
     return run(corpus, library, splits=splits, split=split, videos=videos, model=model, caption_model=caption_model,
-               modes=modes, progress=progress)
+               clip=clip, modes=modes, progress=progress)
 
 
 # --------------------------------------------------------------------------- speech and descriptions

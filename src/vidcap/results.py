@@ -205,17 +205,22 @@ class CaptionResult(Result):
     in_domain: bool | None = None  # is the video like the model's training videos? None: the model cannot say
     domain_distance: float | None = None  # how far from them, in units of the domain's edge (<= 1: inside)
     warning: str | None = None  # set when the video is out of the model's domain
+    shots: list[dict] | None = None  # a per-shot captioner's (BLIP): each {start, end, frame, caption, score}
 
     def to_dict(self) -> dict:
         out = {"video": self.video, "caption": self.caption, "score": _round(self.score, 6),
                "beam_size": self.beam_size, "in_domain": self.in_domain, "domain_distance": self.domain_distance}
-        for key in ("warning", "error"):
+        for key in ("warning", "error", "shots"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
 
+    def shot_lines(self) -> list[str]:
+        """One line a shot (a per-shot captioner's): its times and caption."""
+        return [f"  {s['start']:7.2f}-{s['end']:7.2f} s  {s['caption']}" for s in self.shots or []]
+
     def render(self) -> str:
-        return f"{self.video}: {self.caption}"
+        return "\n".join([f"{self.video}: {self.caption}", *self.shot_lines()])
 
 
 @dataclass
@@ -638,7 +643,7 @@ class Hit(Result):
     score: float
     caption: str
     transcript: str
-    scores: dict  # the component scores: learned cosine, caption cosine, bm25, tags, text, ...
+    scores: dict  # the component scores: learned cosine, caption cosine, bm25, tags, text, clip, ...
     thumbs: bytes = field(default=b"", repr=False)  # JPEG of a strip of frames
     start: float | None = None  # the matched moment: the shot that matched best (None: the whole video)
     end: float | None = None

@@ -131,7 +131,7 @@ def run_caption(args) -> int:
                               length_penalty=args.length_penalty, errors="raise" if one else "record",
                               engine=args.engine, address=args.address, progress=bars)
     if one and not (args.json or args.quiet):
-        print(results[0].caption)  # an out-of-domain warning went to stderr with the progress
+        print("\n".join([results[0].caption, *results[0].shot_lines()]))  # a warning went to stderr
         return 0
     return show(results, args, many=True, printed=True)
 

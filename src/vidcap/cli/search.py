@@ -9,11 +9,16 @@ INDEX_EXAMPLES = """examples:
   vidcap index videos/ --library lib --model runs/retrieval
   vidcap index new_clip.mp4 --library lib            # later: the library keeps its model
   vidcap index videos/ --library lib --model none    # captions and transcripts only
+  vidcap index videos/ --library lib --clip hf:openai/clip-vit-base-patch32   # + CLIP shot vectors
 Each video is processed once (content hash): re-running skips what is indexed, and
 an interrupted run resumes. A caption comes from the bundled caption model (or
 --caption-model), a transcript from the speech recogniser. Each video is cut into
 shots; each shot keeps its ImageNet object tags (--no-tags: not) and, with --ocr, the
 text on its middle frame, so a search can answer with the moment (start-end seconds).
+--clip MODEL (a hub CLIP or a local copy of one, see `vidcap models`) also stores the
+CLIP vector of each shot's keyframes: text queries then go through CLIP's text tower,
+which knows real scenes ("a dog on a beach") where the bundled models know only the
+generated world.
 """
 
 LIBRARY_EXAMPLES = """examples:
@@ -28,13 +33,15 @@ SEARCH_EXAMPLES = """examples:
   vidcap search "a red circle moves to the left" --library lib
   vidcap search "two squares collide" --library lib --k 5 --mode learned --json
   vidcap search "a star is spinning" --library lib --sheet results.png
+  vidcap search "a dog running on a beach" --library clip-lib --mode clip
 Modes: learned (the joint video-text embedding), caption (MiniLM vectors of the
 generated captions and transcripts + BM25 full-text search), hybrid (reciprocal
-rank fusion of all of them); learned is the default, the best of the three in
-every column of docs/search.md. Every mode also fuses the shots' object tags and
-on-screen text where the library holds them: a video whose tags name the query
-(e.g. "a cat" and a shot tagged tabby / tiger cat) comes first, with the moment
-matched. --sheet writes a contact sheet of the top results' frames, annotated with
+rank fusion of all of them), clip (CLIP text vector against the shots' CLIP vectors,
+a library indexed with --clip); learned is the default, the best of the first three
+in every column of docs/search.md. Every mode also fuses the shots' object tags,
+on-screen text and CLIP vectors where the library holds them: a video whose tags name
+the query (e.g. "a cat" and a shot tagged tabby / tiger cat) comes first, with the
+moment matched. --sheet writes a contact sheet of the top results' frames, annotated with
 rank and score.
 """
 
@@ -70,6 +77,8 @@ def register(commands, train, evaluate) -> None:
                    help="do not store the shots' ImageNet object tags (see `vidcap tag`)")
     p.add_argument("--ocr", action="store_true", help='also read each shot\'s on-screen text (seconds a shot; '
                                                      'needs "vidcap[ocr]", see `vidcap ocr`)')
+    arg(p, api.index, "clip", help="a CLIP model (hf:ORG/NAME or a local CLIP folder): store each shot's CLIP "
+                                   "vector for text queries (default: the library's, if it has one)")
     add_engine(p, api.index)
     add_quiet(p)
     p.set_defaults(run=run_index)
@@ -100,6 +109,8 @@ def register(commands, train, evaluate) -> None:
     arg(p, api.search, "mode", choices=list(api.RETRIEVAL_MODES),
         help="learned (the most accurate on the generated world), caption or hybrid")
     arg(p, api.search, "model", help="retrieval model (default: the one that built the library)")
+    arg(p, api.search, "clip", help="CLIP model (default: the one that built the library; give it when that "
+                                    "folder has moved)")
     arg(p, api.search, "sheet", help="write a contact sheet PNG of the results here")
     add_quiet(p)
     p.set_defaults(run=run_search)
@@ -129,7 +140,9 @@ def register(commands, train, evaluate) -> None:
     arg(p, api.evaluate_retrieval, "splits", help="splits.json (default: beside the corpus)")
     p.add_argument("--split", nargs="+", default=[default_of(api.evaluate_retrieval, "split")],
                    help="one or more splits (default test)")
-    p.add_argument("--modes", nargs="+", choices=list(api.RETRIEVAL_MODES), default=list(api.RETRIEVAL_MODES))
+    arg(p, api.evaluate_retrieval, "clip", help="CLIP model to index the split's videos with (a new library)")
+    p.add_argument("--modes", nargs="+", choices=list(api.RETRIEVAL_MODES), default=None,
+                   help="default: every mode the library can answer")
     add_quiet(p)
     p.set_defaults(run=run_evaluate)
 
@@ -137,7 +150,8 @@ def register(commands, train, evaluate) -> None:
 def run_index(args) -> int:
     with Bars(args, items=False) as bars:
         summary = api.index(args.inputs, args.library, model=args.model, caption_model=args.caption_model,
-                            transcripts=args.transcripts, tags=args.tags, ocr=args.ocr, engine=args.engine,
+                            transcripts=args.transcripts, tags=args.tags, ocr=args.ocr, clip=args.clip,
+                            engine=args.engine,
                             address=args.address, progress=bars)
     return show(summary, args)
 
@@ -166,7 +180,8 @@ def run_check(args) -> int:
 
 def run_search(args) -> int:
     sheet = None if args.sheet in (None, "none") else args.sheet
-    result = api.search(args.query, args.library, k=args.k, mode=args.mode, model=args.model, sheet=sheet)
+    result = api.search(args.query, args.library, k=args.k, mode=args.mode, model=args.model, clip=args.clip,
+                        sheet=sheet)
     status = show(result, args)
     if sheet and result.hits and not (args.json or args.quiet):
         print(f"contact sheet: {sheet}")
@@ -184,7 +199,8 @@ def run_train(args) -> int:
 def run_evaluate(args) -> int:
     with Bars(args, items=False) as bars:
         results = [api.evaluate_retrieval(args.corpus, args.library, splits=args.splits, split=s, videos=args.videos,
-                                          model=args.model, caption_model=args.caption_model, modes=args.modes,
+                                          model=args.model, caption_model=args.caption_model, clip=args.clip,
+                                          modes=args.modes,
                                           progress=bars)
                    for s in args.split]
     return show(results, args, many=True)

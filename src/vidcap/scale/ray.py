@@ -393,9 +393,9 @@ def _resolved(path) -> str:
     return str(Path(path).resolve())
 
 
-def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True, backbone=None,
-          num_frames=None, address: str | None = None, workers: int | None = None,
-          progress: Callback | None = None):
+def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True, tags: bool = True,
+          ocr: bool = False, clip=None, backbone=None, num_frames=None, address: str | None = None,
+          workers: int | None = None, progress: Callback | None = None):
     """:func:`vidcap.tasks.search.index` on a Ray cluster: each video once into ``library``
     (a folder every node reaches), whatever is killed and retried."""
     import time
@@ -413,7 +413,8 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
         raise DataError(f"no videos found in {inputs!r}")
     root = Library(library, create=True).root.resolve()
     options = {"model": None if model is None else str(model), "caption_model": caption_model,
-               "transcripts": transcripts, "backbone": backbone, "num_frames": num_frames}
+               "transcripts": transcripts, "tags": tags, "ocr": ocr, "clip": None if clip is None else str(clip),
+               "backbone": backbone, "num_frames": num_frames}
     items = [(i, {"video": str(v)}) for i, v in enumerate(videos)]
     summary = IndexSummary(str(Path(library)))
     with session(address) as ray:

@@ -360,7 +360,7 @@ def create_app(settings: Settings) -> FastAPI:
     @r.get("/search", tags=["search"], summary="the library's videos ranked for a text query (vidcap.api.search)")
     def search(q: Annotated[str, Query(min_length=1, max_length=500, description="the query")],
                k: Annotated[int, Query(ge=1, le=100)] = api.search.__kwdefaults__["k"],
-               mode: Literal["learned", "caption", "hybrid"] = api.search.__kwdefaults__["mode"]) -> dict:
+               mode: Literal[api.RETRIEVAL_MODES] = api.search.__kwdefaults__["mode"]) -> dict:
         lib = library_or_409()
         with searches:
             result = api.search(q, lib, k=k, mode=mode)

@@ -155,14 +155,15 @@ class Captioner:
     @classmethod
     def load(cls, path: str | Path | None = None, *, backend: str = "auto") -> Captioner:
         """A checkpoint file or run folder; None: the bundled model; ``hf:ORG/NAME`` or a local GIT folder:
-        a :class:`vidcap.tasks.hub_git.GitCaptioner` (same ``caption`` and results).
+        a :class:`vidcap.tasks.hub_git.GitCaptioner` (BLIP: ``hub_blip.BlipCaptioner``; same ``caption``
+        and results).
 
         ``backend``: ``onnx`` decodes with ONNX Runtime (exported once per checkpoint, then
         no torch import), ``torch`` in torch; ``auto``: torch on a GPU, else ONNX Runtime.
         """
         from vidcap.features.extract import resolve_backend
 
-        if path is not None:  # hf:ORG/NAME or a local GIT folder: transformers' GIT (vidcap.tasks.hub_git)
+        if path is not None:  # hf:ORG/NAME or a local GIT / BLIP folder (vidcap.tasks.hub_git, hub_blip)
             from vidcap.tasks import hub
 
             ref = hub.parse(path)
@@ -171,9 +172,14 @@ class Captioner:
                 from vidcap.tasks.hub_git import GitCaptioner
 
                 return GitCaptioner.load(ref)
+            if kind == "blip":
+                from vidcap.tasks.hub_blip import BlipCaptioner
+
+                return BlipCaptioner.load(ref)
             if kind is not None or ref.kind != "path":
                 raise ConfigError(f"{path} is not a caption model: vidcap caption runs GIT models "
-                                  "(e.g. hf:microsoft/git-base-vatex) and its own S2VT checkpoints")
+                                  "(e.g. hf:microsoft/git-base-vatex), BLIP per shot "
+                                  "(hf:Salesforce/blip-image-captioning-base) and its own S2VT checkpoints")
         p = resolve_model_path(path)
         if resolve_backend(backend) == "onnx":
             from vidcap.tasks import caption_onnx

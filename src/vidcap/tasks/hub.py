@@ -46,11 +46,16 @@ TORCHVISION_VIDEO = {
 ALIASES = {"kinetics400": "torchvision:r2plus1d_18", "r2plus1d_18:kinetics400": "torchvision:r2plus1d_18"}
 
 # Hub models vidcap knows how to run, per task (any other GIT or CLIP folder works as well).
+CLIP_MODELS = ["openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16", "openai/clip-vit-large-patch14"]
 HF_MODELS = {
-    "caption": ["microsoft/git-base-vatex", "microsoft/git-large-vatex"],
-    "classify": ["openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16", "openai/clip-vit-large-patch14"],
+    "caption": ["microsoft/git-base-vatex", "microsoft/git-large-vatex", "Salesforce/blip-image-captioning-base",
+                "Salesforce/blip-image-captioning-large"],
+    "classify": CLIP_MODELS,
+    "search": CLIP_MODELS,
 }
-HF_FAMILIES = {"git": "caption", "clip": "classify"}  # config.json model_type -> the task that runs it
+HF_USES = {"caption": "GIT video captioner / BLIP per shot", "classify": "CLIP zero-shot labels (--labels)",
+           "search": "CLIP shot vectors (vidcap index --clip)"}
+HF_FAMILIES = {"git": "caption", "blip": "caption", "clip": "classify"}  # config.json model_type -> the task that runs it
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
                    "pytorch_model.bin.index.json")
 
@@ -262,9 +267,8 @@ def catalog() -> list[dict]:
         rows.append(("classify", f"torchvision:{name}", "hub", here(ModelRef("torchvision", name)),
                      f"torchvision {TORCHVISION_VIDEO[name][0]}.KINETICS400_V1, Kinetics-400 actions"))
     for task, repos in HF_MODELS.items():
-        what = "GIT video captioner" if task == "caption" else "CLIP zero-shot labels (--labels)"
         for repo in repos:
-            rows.append((task, f"hf:{repo}", "hub", here(ModelRef("hf", repo)), what))
+            rows.append((task, f"hf:{repo}", "hub", here(ModelRef("hf", repo)), HF_USES[task]))
     order = ["caption", "classify", "search", "subtitles", "emotions", "tags"]
     rows.sort(key=lambda r: order.index(r[0]))  # stable: bundled first within a task
     return [{"task": t, "model": m, "kind": k, "here": h, "source": s} for t, m, k, h, s in rows]
@@ -273,7 +277,7 @@ def catalog() -> list[dict]:
 # --------------------------------------------------------------------------- transformers folders
 def load_pretrained(ref: ModelRef, *, family: str, model_class: str):
     """``(model in eval mode, processor)`` of an hf: reference or local hub folder of ``family``
-    (``git``, ``clip``), read with ``local_files_only`` (the folder was found or fetched first)."""
+    (``git``, ``blip``, ``clip``), read with ``local_files_only`` (the folder was found or fetched first)."""
     folder = hf_folder(ref)
     found = hf_family(folder)
     if found != family:

@@ -1,12 +1,19 @@
-"""CLIP zero-shot labels for videos: frames through the image tower, labels through the text tower.
+"""CLIP for videos: zero-shot labels, and shot embeddings for search.
 
-Each label becomes the prompt ``"a photo of {label}."`` (CLIP's own ImageNet prompt);
+Frames go through the image tower, text through the text tower; both come out as
+unit vectors in one space. :class:`ClipEncoder` embeds frames and texts;
+:func:`shot_vectors` pools a shot's keyframes into one vector (the library's
+``vec_clip``), which :mod:`vidcap.tasks.search` compares with a query's text vector.
+
+For zero-shot labels, each label becomes the prompt ``"a photo of {label}."`` (CLIP's own ImageNet prompt);
 a window's frames are embedded one by one (CLIP's processor resizes, crops and
 normalises them), averaged, normalised again, and compared with every label's text
 embedding by cosine similarity scaled with the model's ``logit_scale``; a softmax over
 the labels gives the probabilities.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -32,6 +39,64 @@ def _pooled(out) -> torch.Tensor:
     return out if torch.is_tensor(out) else out.pooler_output  # transformers 5 returns the model output
 
 
+@torch.no_grad()
+def image_vectors(model, processor, frames, batch_size: int = 32) -> np.ndarray:
+    """``(N, D)`` unit vectors of uint8 RGB frames ``(N, H, W, 3)`` (the processor resizes, crops, normalises)."""
+    out = [np.zeros((0, int(model.config.projection_dim)), np.float32)]
+    for i in range(0, len(frames), batch_size):
+        pix = processor(images=list(frames[i : i + batch_size]), return_tensors="pt")["pixel_values"]
+        emb = _pooled(model.get_image_features(pixel_values=pix)).float()
+        out.append(nn.functional.normalize(emb, dim=-1).numpy())
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def text_vectors(model, processor, texts: list[str]) -> np.ndarray:
+    """``(N, D)`` unit vectors of texts (CLIP's tokenizer truncates them to its 77 tokens)."""
+    tok = processor(text=list(texts), return_tensors="pt", padding=True, truncation=True,
+                    max_length=int(model.config.text_config.max_position_embeddings))
+    emb = _pooled(model.get_text_features(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"]))
+    return nn.functional.normalize(emb.float(), dim=-1).numpy()
+
+
+class ClipEncoder:
+    """A CLIP model for search: ``images(frames) -> (N, D)``, ``texts(list) -> (N, D)``, unit vectors;
+    ``describe()`` is what a library records of it."""
+
+    def __init__(self, ref: ModelRef):
+        self.ref = ref
+        self.model, self.processor = load_pretrained(ref, family="clip", model_class="CLIPModel")
+        self.dim = int(self.model.config.projection_dim)
+
+    def images(self, frames) -> np.ndarray:
+        return image_vectors(self.model, self.processor, frames)
+
+    def texts(self, texts: list[str]) -> np.ndarray:
+        return text_vectors(self.model, self.processor, texts)
+
+    def describe(self) -> dict:
+        return {"model": str(self.ref), "dim": self.dim}
+
+
+@lru_cache(maxsize=2)
+def load_encoder(ref: ModelRef) -> ClipEncoder:
+    """The shared encoder of a reference (loaded once per process: a server's searches reuse it)."""
+    return ClipEncoder(ref)
+
+
+def shot_vectors(wanted: list[list[int]], frames: dict, encoder: ClipEncoder) -> np.ndarray:
+    """``(S, D)``: each shot's keyframe vectors averaged and normalised again (zeros for a shot with none)."""
+    flat = [i for idx in wanted for i in idx]
+    vecs = encoder.images(np.stack([frames[i] for i in flat])) if flat else np.zeros((0, encoder.dim), np.float32)
+    out, at = np.zeros((len(wanted), encoder.dim), dtype=np.float32), 0
+    for s, idx in enumerate(wanted):
+        if idx:
+            mean = vecs[at:at + len(idx)].mean(axis=0)
+            out[s] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            at += len(idx)
+    return out
+
+
 class ClipZeroShot(nn.Module):
     """``embed_frames(uint8 (N, H, W, 3)) -> (N, D)`` unit vectors; ``forward(feats (B, T, D)) -> logits (B, C)``."""
 
@@ -40,19 +105,11 @@ class ClipZeroShot(nn.Module):
     def __init__(self, model, processor, labels: list[str]):
         super().__init__()
         self.model, self.processor, self.labels = model, processor, labels
-        with torch.no_grad():
-            text = processor(text=[PROMPT.format(s) for s in labels], return_tensors="pt", padding=True)
-            t = _pooled(model.get_text_features(input_ids=text["input_ids"], attention_mask=text["attention_mask"]))
-        self.register_buffer("text", nn.functional.normalize(t.float(), dim=-1), persistent=False)  # (C, D)
+        text = text_vectors(model, processor, [PROMPT.format(s) for s in labels])
+        self.register_buffer("text", torch.from_numpy(text), persistent=False)  # (C, D)
 
-    @torch.no_grad()
-    def embed_frames(self, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        out = []
-        for i in range(0, len(frames), batch_size):
-            pix = self.processor(images=list(frames[i : i + batch_size]), return_tensors="pt")["pixel_values"]
-            emb = _pooled(self.model.get_image_features(pixel_values=pix)).float()
-            out.append(nn.functional.normalize(emb, dim=-1))
-        return torch.cat(out).numpy()  # (N, D)
+    def embed_frames(self, frames: np.ndarray) -> np.ndarray:
+        return image_vectors(self.model, self.processor, frames)  # (N, D)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         v = nn.functional.normalize(feats.float().mean(1), dim=-1)  # (B, D): the window's frames averaged

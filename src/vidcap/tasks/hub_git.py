@@ -38,15 +38,30 @@ class GitCaptioner:
         model, processor = load_pretrained(ref, family="git", model_class="GitForCausalLM")
         return cls(model, processor, str(ref), **options)
 
+    def _decoding(self, beam_size: int | None, length_penalty: float | None) -> tuple[int, float]:
+        beam = self.beam_size if beam_size is None else int(beam_size)
+        if beam < 1:
+            raise ConfigError(f"beam_size={beam} must be at least 1")
+        return beam, self.length_penalty if length_penalty is None else float(length_penalty)
+
     @torch.no_grad()
+    def generate(self, pixels: torch.Tensor, beam: int, lp: float) -> tuple[str, float]:
+        """``(caption, score)`` of one input: beam search (``log p / length**lp``) or greedy (``log p``)."""
+        out = self.model.generate(pixel_values=pixels, max_length=self.max_length, num_beams=beam,
+                                  length_penalty=lp, do_sample=False, return_dict_in_generate=True,
+                                  output_scores=True)
+        seq = out.sequences[0]
+        text = self.processor.batch_decode(seq[None], skip_special_tokens=True)[0].strip()
+        if beam > 1 and getattr(out, "sequences_scores", None) is not None:
+            return text, float(out.sequences_scores[0])  # as beam search ranks them
+        steps = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+        return text, float(steps[0].sum())
+
     def caption_one(self, video, *, beam_size: int | None = None, length_penalty: float | None = None) -> CaptionResult:
         """Sample the model's frames, run its processor, decode with ``generate``."""
         from vidcap.io import sample_frames
 
-        beam = self.beam_size if beam_size is None else int(beam_size)
-        if beam < 1:
-            raise ConfigError(f"beam_size={beam} must be at least 1")
-        lp = self.length_penalty if length_penalty is None else float(length_penalty)
+        beam, lp = self._decoding(beam_size, length_penalty)
         if self.num_frames == 1:
             clip = sample_frames(video, 3, short="repeat")
             frames = clip.frames[1:2]  # the middle one of three
@@ -55,16 +70,7 @@ class GitCaptioner:
         pixels = self.processor(images=list(frames), return_tensors="pt")["pixel_values"]  # (T, 3, S, S)
         if self.num_frames > 1:
             pixels = pixels[None]  # (1, T, 3, S, S): one video of T frames
-        out = self.model.generate(pixel_values=pixels, max_length=self.max_length, num_beams=beam,
-                                  length_penalty=lp, do_sample=False, return_dict_in_generate=True,
-                                  output_scores=True)
-        seq = out.sequences[0]
-        text = self.processor.batch_decode(seq[None], skip_special_tokens=True)[0].strip()
-        if beam > 1 and getattr(out, "sequences_scores", None) is not None:
-            score = float(out.sequences_scores[0])  # log p / length**length_penalty, as beam search ranks them
-        else:
-            steps = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
-            score = float(steps[0].sum())  # log p of the greedy caption
+        text, score = self.generate(pixels, beam, lp)
         return CaptionResult(str(video), text, score, beam)
 
     def caption(self, videos, *, beam_size: int | None = None, length_penalty: float | None = None,

@@ -4,7 +4,8 @@ Layout of a library folder::
 
     library.json              which models built it (learned model id, text encoder, caption model)
     db/videos.lance           the LanceDB table, one row per video (id = content hash)
-    db/shots.lance            one row per shot: its times, object tags (+ their sentence vector), on-screen text
+    db/shots.lance            one row per shot: its times, object tags (+ their sentence vector), on-screen text,
+                              and with a CLIP model its keyframes' CLIP vector
     features/<backbone>-<N>f/ the feature store (<name>.npy + <name>.json)
 
 Filling and searching it is :mod:`vidcap.tasks.search`; the learned model :mod:`vidcap.tasks.retrieval`.
@@ -112,6 +113,27 @@ class Library:
     def learned(self) -> dict | None:
         return (self.meta or {}).get("learned")
 
+    @property
+    def clip(self) -> dict | None:
+        """The CLIP model whose shot vectors the library holds (``{"model", "dim"}``), or None."""
+        return (self.meta or {}).get("clip")
+
+    def load_clip(self, clip=None):
+        """The CLIP encoder for queries: ``clip`` (a reference, checked against the library) or the
+        one recorded in library.json."""
+        from vidcap.tasks.hub import parse
+        from vidcap.tasks.hub_clip import load_encoder
+
+        built = self.clip
+        if built is None:
+            raise ConfigError(f"library {self.root} was built without a CLIP model; re-index the videos into a "
+                              "new library with --clip MODEL")
+        encoder = load_encoder(parse(clip if clip is not None else built["model"]))
+        if encoder.dim != built["dim"]:
+            raise ModelError(f"library {self.root} holds {built['dim']}-d CLIP vectors of {built['model']}; "
+                             f"{encoder.ref} gives {encoder.dim}-d ones: pass the model that built it")
+        return encoder
+
     def check_model(self, model) -> None:
         """Refuse a learned model other than the one the library was built with."""
         built = self.learned
@@ -180,9 +202,10 @@ class Library:
                 if shot_table is not None:
                     new -= {r["video"] for r in self.shot_rows(["video"], "video IN (" + ", ".join(
                         _sql_str(i) for i in new) + ")")}
-                data = pa.Table.from_pylist([r for r in shots if r["video"] in new], schema=_shot_schema())
+                shot_schema = _shot_schema((self.clip or {}).get("dim")) if shot_table is None else shot_table.schema
+                data = pa.Table.from_pylist([r for r in shots if r["video"] in new], schema=shot_schema)
                 if data.num_rows:
-                    _retry(lambda: self.db.create_table(SHOTS, data=data, schema=_shot_schema())
+                    _retry(lambda: self.db.create_table(SHOTS, data=data, schema=shot_schema)
                            if shot_table is None else shot_table.add(data))
             if rows:  # a library made before a column existed keeps its schema (the new column is left out)
                 data = pa.Table.from_pylist(rows, schema=schema if table is None else table.schema)
@@ -319,15 +342,17 @@ def _schema(learned_dim: int | None):
     return pa.schema(fields)
 
 
-def _shot_schema():
+def _shot_schema(clip_dim: int | None = None):
     """One row per shot: ``id`` = video id + ``:`` + shot number; ``tags``/``tag_probs`` its
     object tags; ``vec_tags`` their probability-weighted MiniLM vector (not unit length:
     see :func:`vidcap.tasks.tags.tag_vector`); ``text`` what was read on screen ("" if
-    nothing, or not read: ``ocr`` False)."""
+    nothing, or not read: ``ocr`` False); ``vec_clip`` (a library with a CLIP model only)
+    the unit mean of its keyframes' CLIP image vectors."""
     import pyarrow as pa
 
     from vidcap.features.text import DIM
 
+    clip = [pa.field("vec_clip", pa.list_(pa.float32(), int(clip_dim)))] if clip_dim else []
     return pa.schema([
         pa.field("id", pa.string()),
         pa.field("video", pa.string()),
@@ -339,6 +364,7 @@ def _shot_schema():
         pa.field("vec_tags", pa.list_(pa.float32(), DIM)),
         pa.field("ocr", pa.bool_()),
         pa.field("text", pa.string()),
+        *clip,
     ])
 
 

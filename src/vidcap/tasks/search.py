@@ -10,11 +10,14 @@ full-text BM25), or by a reciprocal-rank fusion of both.
 
 Each video is also cut into shots (:mod:`vidcap.features.shots`), and each shot stored
 with its ImageNet object tags (:mod:`vidcap.tasks.tags`) and, with ``ocr=True``, the text
-read on its middle frame (:mod:`vidcap.tasks.ocr`). Every mode fuses two more signals
-when the library holds them: ``tags`` (the query's MiniLM vector against the shots' tag
-vectors; only confident matches, a score of at least :data:`TAG_MATCH`) and ``text``
-(BM25 over the on-screen text). A video with a confident tag match comes before those
-without one, and a hit matched by a shot carries that shot's times (the moment).
+read on its middle frame (:mod:`vidcap.tasks.ocr`) and, with a CLIP model (``clip=``),
+the CLIP vector of its keyframes (:mod:`vidcap.tasks.hub_clip`). Every mode fuses three
+more signals when the library holds them: ``tags`` (the query's MiniLM vector against the
+shots' tag vectors; only confident matches, a score of at least :data:`TAG_MATCH`),
+``text`` (BM25 over the on-screen text) and ``clip`` (the query through CLIP's text tower
+against the shots' CLIP vectors; mode ``clip`` ranks by it alone). A video with a
+confident tag match comes before those without one, and a hit matched by a shot carries
+that shot's times (the moment).
 
 The learned model is :mod:`vidcap.tasks.retrieval`'s, the storage :mod:`vidcap.tasks.library`'s.
 """
@@ -35,7 +38,7 @@ from vidcap.tasks.retrieval import DEFAULT_MODEL, RetrievalModel
 
 log = logging.getLogger(__name__)
 
-MODES = ("learned", "caption", "hybrid")
+MODES = ("learned", "caption", "hybrid", "clip")
 THUMB_FRAMES = 4
 THUMB_SIDE = 96  # short side of a thumbnail frame, pixels
 RRF_K = 60.0
@@ -103,8 +106,8 @@ def _features(paths: list[Path], store_root: Path, backbone: str, num_frames: in
 
 # ------------------------------------------------------------------ index
 def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True,
-          tags: bool = True, ocr: bool = False, backbone: str | None = None, num_frames: int | None = None,
-          progress: Callback | None = None) -> IndexSummary:
+          tags: bool = True, ocr: bool = False, clip=None, backbone: str | None = None,
+          num_frames: int | None = None, progress: Callback | None = None) -> IndexSummary:
     """Add videos to a library (created when missing). Each video is processed once.
 
     inputs: video files, folders or ``.txt`` lists. model: a retrieval checkpoint
@@ -113,7 +116,10 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
     is refused). caption_model: a caption checkpoint, None for the bundled one, or
     ``"none"``. backbone / num_frames: the frame features when there is no learned
     model (default ``mobilenet_v2`` / 16). tags: store each shot's ImageNet object tags;
-    ocr: read each shot's on-screen text (slow: seconds a shot; ``vidcap[ocr]``).
+    ocr: read each shot's on-screen text (slow: seconds a shot; ``vidcap[ocr]``). clip: a
+    CLIP model (``hf:openai/clip-vit-base-patch32`` or a local CLIP folder) whose vectors of
+    each shot's keyframes are stored for text queries; a library keeps the CLIP model it was
+    built with (default on a re-run: that one; a library built without one refuses it).
     """
     from vidcap.features.text import MODEL_NAME, encode
     from vidcap.io import probe
@@ -153,6 +159,7 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
         num_frames = num_frames or meta_feats.get("num_frames") or 16
 
     captioner = _load_captioner(caption_model if caption_model is not None else (lib.meta or {}).get("caption_model_path"))
+    encoder = _load_clip(lib, clip)
     if lib.meta is None:
         ours = rmodel.describe() if rmodel is not None else None
         stored = lib.claim_meta({
@@ -162,10 +169,14 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
             "learned": ours,
             "features": {"backbone": backbone, "num_frames": int(num_frames)},
             "caption_model_path": captioner.path if captioner is not None else "none",
+            "clip": encoder.describe() if encoder is not None else None,
         })
         if (stored.get("learned") or {}).get("model_id") != (ours or {}).get("model_id"):  # another run came first
             raise ModelError(f"library {lib.root} was just created by another run with retrieval model "
                              f"{(stored.get('learned') or {}).get('model_id')}; index into it with that model")
+        if stored.get("clip") != (encoder.describe() if encoder is not None else None):
+            raise ModelError(f"library {lib.root} was just created by another run with CLIP model "
+                             f"{(stored.get('clip') or {}).get('model')}; index into it with that one")
 
     tagger = None
     if tags:
@@ -211,8 +222,8 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
                     continue
                 try:
                     row = _row(v, h, feats[src], cap_feats.get(src), rmodel, captioner, transcripts, probe)
-                    if tagger is not None or ocr:
-                        shots += _shot_rows(v, h, tagger, ocr)
+                    if tagger is not None or ocr or encoder is not None:
+                        shots += _shot_rows(v, h, tagger, ocr, encoder)
                     rows.append(row)
                 except VidcapError as exc:
                     summary.failed.append({"path": str(v), "error": str(exc)})
@@ -265,8 +276,24 @@ def _row(video: Path, vid: str, feat, cap_feat, rmodel, captioner, transcripts: 
     return row
 
 
-def _shot_rows(video: Path, vid: str, tagger, ocr: bool) -> list[dict]:
-    """The shot table's rows of one video: times, tags and their vector, on-screen text."""
+def _load_clip(lib: Library, clip):
+    """The CLIP encoder to index with: ``clip``, else the library's own; None: the library has none."""
+    built = lib.clip
+    if clip is None:
+        return lib.load_clip() if built is not None else None
+    if lib.meta is None:
+        from vidcap.tasks.hub import parse
+        from vidcap.tasks.hub_clip import load_encoder
+
+        return load_encoder(parse(clip))
+    if built is None:
+        raise ModelError(f"library {lib.root} was built without a CLIP model, so its shots hold no CLIP vectors; "
+                         f"index the videos into a new library with --clip {clip}")
+    return lib.load_clip(clip)
+
+
+def _shot_rows(video: Path, vid: str, tagger, ocr: bool, encoder=None) -> list[dict]:
+    """The shot table's rows of one video: times, tags and their vector, on-screen text, CLIP vector."""
     from vidcap.features.shots import detect_shots
     from vidcap.features.text import DIM
     from vidcap.tasks import tags as tagging
@@ -274,6 +301,10 @@ def _shot_rows(video: Path, vid: str, tagger, ocr: bool) -> list[dict]:
     shots = detect_shots(video)
     wanted, frames, times = tagging.decode_keyframes(video, shots, tagging.KEYFRAMES)
     probs = tagging.shot_probs(wanted, frames, tagger) if tagger is not None else None
+    if encoder is not None:
+        from vidcap.tasks.hub_clip import shot_vectors
+
+        clip_vecs = shot_vectors(wanted, frames, encoder)
     text: dict[float, list[str]] = {}
     if ocr:
         from vidcap.tasks.ocr import shot_text
@@ -286,7 +317,8 @@ def _shot_rows(video: Path, vid: str, tagger, ocr: bool) -> list[dict]:
         vec = tagging.tag_vector(labels, values) if labels else np.zeros(DIM, dtype=np.float32)
         rows.append({"id": f"{vid}:{shot.index}", "video": vid, "shot": shot.index, "start": shot.start,
                      "end": shot.end, "tags": labels, "tag_probs": values, "vec_tags": vec.tolist(),
-                     "ocr": bool(ocr), "text": " ".join(text.get(shot.start, []))})
+                     "ocr": bool(ocr), "text": " ".join(text.get(shot.start, []))}
+                    | ({"vec_clip": clip_vecs[shot.index].tolist()} if encoder is not None else {}))
     return rows
 
 
@@ -331,9 +363,10 @@ def _best_shots(rows: list[dict]) -> tuple[list[tuple[str, float]], dict[str, di
     return sorted(((v, r["score"]) for v, r in best.items()), key=lambda kv: -kv[1]), best
 
 
-def _shot_signals(lib: Library, qvec, query: str, pool: int) -> tuple[dict, dict[str, dict]]:
-    """The ``tags`` (confident matches only) and ``text`` (on-screen text, BM25) lists of
-    videos, and the shot that matched each video best (tags first)."""
+def _shot_signals(lib: Library, qvec, query: str, pool: int, qclip=None) -> tuple[dict, dict[str, dict]]:
+    """The ``tags`` (confident matches only), ``text`` (on-screen text, BM25) and ``clip``
+    (``qclip``, the query's CLIP vector, against the shots') lists of videos, and the shot
+    that matched each video best (tags first, then text, then CLIP)."""
     shots = lib.shots()
     if shots is None or shots.count_rows() == 0:
         return {}, {}
@@ -355,6 +388,12 @@ def _shot_signals(lib: Library, qvec, query: str, pool: int) -> tuple[dict, dict
             lists["text"] = ranked
             for v, r in best.items():
                 moments.setdefault(v, r)
+    if qclip is not None:
+        rows = (shots.search(np.asarray(qclip, dtype=np.float32), vector_column_name="vec_clip").distance_type("dot")
+                .limit(pool).select(cols + ["_distance"]).to_list())
+        lists["clip"], best = _best_shots([r | {"score": 1.0 - float(r["_distance"])} for r in rows])
+        for v, r in best.items():
+            moments.setdefault(v, r)
     return lists, moments
 
 
@@ -367,15 +406,18 @@ def _fuse(lists: dict[str, list[tuple[str, float]]], k: float = RRF_K) -> list[t
     return sorted(fused.items(), key=lambda kv: -kv[1])
 
 
-def search(query: str, library, *, k: int = 10, mode: str = "learned", model=None, sheet=None) -> SearchResult:
+def search(query: str, library, *, k: int = 10, mode: str = "learned", model=None, clip=None,
+           sheet=None) -> SearchResult:
     """Rank the library's videos for a text query.
 
     mode ``learned``: cosine in the joint embedding; ``caption``: MiniLM cosine to
     the generated captions and transcripts fused with BM25 full-text search;
-    ``hybrid``: reciprocal-rank fusion of all of them. Every mode also fuses the shots'
-    object tags and on-screen text where the library holds them (see the module
-    docstring): a confident tag match ranks first. ``model``: the retrieval
-    model (default: the one that built the library; another one is refused).
+    ``hybrid``: reciprocal-rank fusion of all of them; ``clip``: the query's CLIP text
+    vector against the shots' CLIP vectors (a library indexed with ``clip=``). Every mode
+    also fuses the shots' object tags, on-screen text and CLIP vectors where the library
+    holds them (see the module docstring): a confident tag match ranks first. ``model``:
+    the retrieval model (default: the one that built the library; another one is refused).
+    ``clip``: the CLIP model, when the one that built the library is elsewhere now.
     ``sheet``: a PNG to write with the top results' frames (nothing is written without it).
     """
     started = time.perf_counter()
@@ -394,6 +436,9 @@ def search(query: str, library, *, k: int = 10, mode: str = "learned", model=Non
     qtext = encode([query])[0]
     pool = min(n, max(4 * int(k), 50))
     lists: dict[str, list[tuple[str, float]]] = {}
+    qclip = None
+    if lib.clip is not None or mode == "clip" or clip is not None:
+        qclip = lib.load_clip(clip).texts([query])[0]
     if mode in ("learned", "hybrid"):
         if mode == "hybrid" and lib.learned is None and model is None:
             raise ConfigError(f"library {lib.root} was built without a learned model; use --mode caption")
@@ -415,10 +460,10 @@ def search(query: str, library, *, k: int = 10, mode: str = "learned", model=Non
             if has_tr:
                 lists["transcript"] = [h for h in _vector_hits(table, qtext, "vec_transcript", pool) if h[1] != 0.0]
             lists["bm25"] = _fts_hits(table, query, pool)
-    shot_lists, moments = _shot_signals(lib, qtext, query, max(pool, 20 * int(k)))
+    shot_lists, moments = _shot_signals(lib, qtext, query, max(pool, 20 * int(k)), qclip)
     lists.update(shot_lists)
-    if mode == "learned" and not shot_lists:
-        ranked = lists["learned"]
+    if mode in ("learned", "clip") and list(lists) == [mode]:
+        ranked = lists[mode]
     else:
         ranked = _fuse(lists)
     confident = {vid for vid, _ in lists.get("tags", [])}
@@ -445,14 +490,15 @@ def search(query: str, library, *, k: int = 10, mode: str = "learned", model=Non
 
 
 # ------------------------------------------------------------------ evaluation
-def score_matrices(library, names: list[str], queries: list[str], *, model=None) -> dict[str, np.ndarray]:
+def score_matrices(library, names: list[str], queries: list[str], *, model=None, clip=None) -> dict[str, np.ndarray]:
     """Score matrices ``(len(queries), len(names))`` of every signal the library holds.
 
     ``learned``: cosine in the joint space; ``caption``: MiniLM cosine to the
     generated caption (or the transcript, whichever is closer); ``bm25``: full-text
     score, ``-inf`` where a video does not match; ``tags``: the best shot's tag score where
     it is a confident match (:data:`TAG_MATCH`), else ``-inf`` (only in a library with
-    shot tags). Only the named videos are ranked.
+    shot tags); ``clip``: the best shot's CLIP cosine (only in a library indexed with a
+    CLIP model). Only the named videos are ranked.
     """
     from vidcap.features.text import encode
 
@@ -500,21 +546,32 @@ def score_matrices(library, names: list[str], queries: list[str], *, model=None)
                 j = col[r["video"]]
                 tags[:, j] = np.maximum(tags[:, j], q @ np.asarray(r["vec_tags"], dtype=np.float32))
         out["tags"] = np.where(tags >= TAG_MATCH, tags, -np.inf)
+    if lib.clip is not None:
+        qc = lib.load_clip(clip).texts(queries)  # (Q, D)
+        col = {r["id"]: j for j, r in enumerate(rows)}
+        best = np.full((len(queries), len(rows)), -np.inf)
+        for r in lib.shot_rows(["video", "vec_clip"]):
+            if r["video"] in col:
+                j = col[r["video"]]
+                best[:, j] = np.maximum(best[:, j], qc @ np.asarray(r["vec_clip"], dtype=np.float32))
+        out["clip"] = best
     return out
 
 
-MODE_SIGNALS = {"learned": ("learned",), "caption": ("caption", "bm25"), "hybrid": ("learned", "caption", "bm25")}
+MODE_SIGNALS = {"learned": ("learned",), "caption": ("caption", "bm25"), "hybrid": ("learned", "caption", "bm25"),
+                "clip": ("clip",)}
 
 
 def evaluate_retrieval(corpus, library, *, splits=None, split="test", videos=None, model=None, caption_model=None,
-                       modes=MODES, progress: Callback | None = None) -> RetrievalEvaluation:
+                       clip=None, modes=None, progress: Callback | None = None) -> RetrievalEvaluation:
     """Recall@1/5/10 and median rank, text->video and video->text, of each search mode.
 
     Every English reference caption of the split's videos is a query; the split's
     videos are the gallery. ``videos``: a folder holding them -- they are indexed
-    into ``library`` first (once; re-runs reuse it). Modes fuse their signals by
-    reciprocal rank exactly as :func:`search` does, the shots' tags included (a confident
-    tag match first); the on-screen text is left out.
+    into ``library`` first (once; re-runs reuse it; ``clip``: with a CLIP model). Modes
+    fuse their signals by reciprocal rank exactly as :func:`search` does, the shots' tags
+    and CLIP vectors included (a confident tag match first); the on-screen text is left
+    out. ``modes``: default every mode the library can answer.
     """
     from vidcap.data.captions import _find_video, load_corpus, load_splits
     from vidcap.metrics.retrieval import reciprocal_rank_fusion, retrieval_metrics
@@ -535,7 +592,7 @@ def evaluate_retrieval(corpus, library, *, splits=None, split="test", videos=Non
         missing = [n for n, p in zip(names, paths) if p is None]
         if missing:
             raise DataError(f"{videos} lacks {len(missing)} video(s) of split {split!r}, e.g. {missing[0]!r}")
-        summary = index(paths, library, model=model, caption_model=caption_model, progress=progress)
+        summary = index(paths, library, model=model, caption_model=caption_model, clip=clip, progress=progress)
         if summary.failed:
             raise DataError(f"{len(summary.failed)} video(s) of split {split!r} could not be indexed: "
                             f"{summary.failed[0]['error']}")
@@ -545,8 +602,10 @@ def evaluate_retrieval(corpus, library, *, splits=None, split="test", videos=Non
             queries.append(c)
             owner.append(j)
     owner = np.asarray(owner)
-    mats = score_matrices(library, names, queries, model=model if model != "none" else None)
+    mats = score_matrices(library, names, queries, model=model if model != "none" else None, clip=clip)
     result = RetrievalEvaluation(split, len(names), len(queries), {})
+    if modes is None:
+        modes = [m for m in MODES if all(s in mats for s in MODE_SIGNALS[m])]
     for mode in modes:
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
@@ -555,6 +614,8 @@ def evaluate_retrieval(corpus, library, *, splits=None, split="test", videos=Non
             log.warning("mode %s skipped: the library lacks %s", mode,
                         [s for s in MODE_SIGNALS[mode] if s not in mats])
             continue
+        if mode != "clip" and "clip" in mats:
+            signals.append(mats["clip"])
         confident = np.isfinite(mats["tags"]) if "tags" in mats else None
         if confident is not None and confident.any():
             signals.append(mats["tags"])
