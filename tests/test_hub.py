@@ -505,3 +505,19 @@ def test_blip_captions_each_shot(blip_folder, tmp_path, monkeypatch, capsys):
                  "--beam-size", "1"]) == 0
     text = capsys.readouterr().out
     assert all(s["caption"] in text for s in res.shots) and f"{res.shots[2]['start']:7.2f}" in text
+
+
+def test_a_hub_captioner_captions_library_rows_and_describe_refuses_it(git_folder, tmp_path):
+    from vidcap.tasks.library import Library
+
+    video = write_clip(tmp_path / "coded.mp4", coded_frames(30, 64, 80), fps=15)
+    (expect,) = api.caption(video, model=str(git_folder))
+    lib = tmp_path / "lib"
+    assert api.index([video], lib, model="none", caption_model=str(git_folder), transcripts=False,
+                     tags=False).added == [str(video)]
+    (row,) = Library(lib).rows(["caption", "caption_score", "domain_distance"])
+    assert row["caption"] == expect.caption and row["caption_score"] == pytest.approx(expect.score, abs=1e-5)
+    assert row["domain_distance"] is None  # the hub model's training videos are unknown here
+    assert api.search(expect.caption.split()[0], lib, mode="caption").hits[0].caption == expect.caption
+    with pytest.raises(ConfigError, match="vidcap caption VIDEO --model"):
+        api.describe(video, model=str(git_folder), speech=False)

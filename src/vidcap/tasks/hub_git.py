@@ -27,6 +27,8 @@ class GitCaptioner:
 
     backend = "torch"
     bundled = False
+    backbone = None  # reads the video's frames itself, not vidcap's frame features
+    domain = None  # its training videos are not known here: no in-domain check
 
     def __init__(self, model, processor, source: str, *, beam_size: int = 3, max_length: int = 40):
         self.model, self.processor, self.path = model, processor, source

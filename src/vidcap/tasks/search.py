@@ -209,7 +209,8 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
             paths = [v for v, _ in chunk]
             feats, failed = _features(paths, lib.root / "features" / f"{backbone}-{num_frames}f", backbone, num_frames)
             cap_feats = feats
-            if captioner is not None and (captioner.backbone, captioner.num_frames) != (backbone, num_frames):
+            if captioner is not None and captioner.backbone is not None and (
+                    (captioner.backbone, captioner.num_frames) != (backbone, num_frames)):
                 cap_feats, failed2 = _features(
                     paths, lib.root / "features" / f"{captioner.backbone}-{captioner.num_frames}f",
                     captioner.backbone, captioner.num_frames)
@@ -253,7 +254,10 @@ def _row(video: Path, vid: str, feat, cap_feat, rmodel, captioner, transcripts: 
     info = probe(video)
     a, mask, _ = feat
     caption, cap_score = "", 0.0
-    if captioner is not None and cap_feat is not None:
+    if captioner is not None and captioner.backbone is None:  # a hub captioner (GIT, BLIP) reads the video
+        result = captioner.caption_one(video)
+        caption, cap_score = result.caption, float(result.score)
+    elif captioner is not None and cap_feat is not None:
         cap_in = captioner.with_motion(video, *cap_feat)  # (T, D [+ motion])
         (caption, cap_score), = captioner.caption_features(cap_in[None], cap_feat[1][None])
     # how far the video is from the models' training videos: the retrieval model's, else the captioner's

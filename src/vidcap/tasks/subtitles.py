@@ -286,6 +286,10 @@ def visual_captions(
     if not window > 0:
         raise ConfigError(f"window must be a positive number of seconds, got {window}")
     cap = captioner if captioner is not None else Captioner.load(model)
+    if cap.backbone is None:
+        raise ConfigError(f"{cap.path} is a hub captioner that reads whole videos; vidcap describe captions "
+                          "pieces from frame features with vidcap's own S2VT models: caption the video with "
+                          f"`vidcap caption VIDEO --model {cap.path}` instead")
     engine = get_engine(cap.backbone)
     info = probe(video)
     starts = None
