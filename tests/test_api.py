@@ -38,6 +38,7 @@ TASK_FUNCTIONS = {
     "transcribe": ("vidcap.tasks.speech", "transcribe"),
     "subtitles": ("vidcap.tasks.subtitles", "subtitles"),
     "describe": ("vidcap.tasks.subtitles", "describe"),
+    "evaluate_describe": ("vidcap.tasks.dense", "evaluate_describe"),
     "shots": ("vidcap.features.shots", "detect_shots"),
     "tag": ("vidcap.tasks.tags", "tag"),
     "ocr": ("vidcap.tasks.ocr", "ocr"),

@@ -259,3 +259,44 @@ def test_check_clip_count():
         check_clip_count(v, 2)
     with pytest.raises(ConfigError):
         check_clip_count(v, -1)
+
+
+# --------------------------------------------------------------------------- describe scored as dense captioning
+@pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs java")
+def test_describe_scored_as_dense_captions(tmp_path, capsys):
+    from vidcap import api
+    from vidcap.cli import main
+    from vidcap.tasks.dense import evaluate_describe
+    from vidcap.tasks.subtitles import visual_captions
+
+    world = tmp_path / "ev"
+    api.synth(world, num_videos=2, events=(2, 2), seconds=4, seed=3, workers=1)
+    anns = json.loads((world / "events.json").read_text())
+    anns["v_missing"] = {"duration": 5.0, "timestamps": [[0, 5]], "sentences": ["a cat sits"]}
+    path = write(tmp_path, anns)
+    cap = api.load_captioner()
+    result = evaluate_describe(path, world / "videos", window=3.0, model=cap, scorer=exact_match)
+    assert result.failed == [{"video": "v_missing", "error": f"{world / 'videos'}: has no video named 'v_missing' "
+                                                             "(the annotations' id)"}]
+    gt = load_activitynet_captions(world / "events.json")
+    assert result.videos == 2 and result.events == sum(len(v.events) for v in gt.values())
+    for kind, shots in (("shots", True), ("windows", False)):
+        preds = {name: [(e.start, e.end, e.text) for e in visual_captions(world / "videos" / f"{name}.mp4",
+                                                                            window=3.0, shots=shots, captioner=cap)]
+                 for name in gt}
+        expect = dense_caption_scores(preds, gt, scorer=exact_match)
+        got = result.proposals[kind]
+        assert got["pieces"] == sum(len(p) for p in preds.values())
+        assert {k: got[k] for k in expect} == pytest.approx(expect)
+    # 4 s events against 3 s windows: no window matches an event at tIoU 0.9
+    assert result.proposals["windows"]["recall@0.9"] == 0.0
+    assert main(["evaluate", "describe", "--annotations", str(world / "events.json"), "--videos",
+                 str(world / "videos"), "--window", "3", "--proposals", "windows", "--limit", "1"]) == 0
+    out = capsys.readouterr().out  # METEOR, through Java
+    assert out.startswith("1 videos, ") and "| windows |" in out and "| shots |" not in out
+    meteor = float(out.split("| windows |")[1].split("|")[5])
+    assert 0 < meteor < 100
+    with pytest.raises(ConfigError, match="proposals"):
+        api.evaluate_describe(path, world / "videos", proposals=["learned"])
+    with pytest.raises(DataError, match="not a readable JSON"):
+        api.evaluate_describe(write(tmp_path, "{", "broken.json"), world / "videos")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "backbones", "caption", "classify", "describe", "emotions", "evaluate_caption", "evaluate_classify",
-    "evaluate_retrieval", "extract", "extract_many", "inbetween", "index", "interpolate", "iter_frames",
+    "evaluate_describe", "evaluate_retrieval", "extract", "extract_many", "inbetween", "index", "interpolate", "iter_frames",
     "library_check", "library_list", "library_remove", "load_captioner", "load_classifier", "models", "ocr", "probe",
     "sample_frames", "score_captions", "search", "shots", "subtitles", "synth", "tag", "train_caption",
     "train_classify", "train_emotions", "train_retrieval", "transcribe", "write_video",
@@ -411,6 +411,18 @@ def describe(video, *, window: float = 5.0, shots: bool = True, model=None, spee
                speech_model=speech_model, language=language,
                beam_size=beam_size, max_chars=max_chars, max_lines=max_lines, min_duration=min_duration,
                max_duration=max_duration, output=output, progress=progress)
+
+
+def evaluate_describe(annotations, videos, *, window: float = 5.0, proposals=("shots", "windows"), model=None,
+                      beam_size: int | None = None, limit: int | None = None,
+                      progress=None) -> results.DenseCaptionEvaluation:
+    """:func:`describe`'s timed captions scored as dense captioning (ActivityNet Captions protocol:
+    METEOR at tIoU 0.3/0.5/0.7/0.9, proposal recall) against an ActivityNet Captions or YouCook2 file,
+    for shot-based and fixed-window pieces."""
+    from vidcap.tasks.dense import evaluate_describe as run
+
+    return run(annotations, videos, window=window, proposals=proposals, model=model, beam_size=beam_size,
+               limit=limit, progress=progress)
 
 
 # --------------------------------------------------------------------------- shots, object tags, on-screen text

@@ -785,6 +785,36 @@ class RetrievalEvaluation(Result):
         return "\n".join(rows)
 
 
+@dataclass
+class DenseCaptionEvaluation(Result):
+    """``vidcap describe`` scored as dense captioning (ActivityNet Captions protocol), per kind of
+    proposals: ``shots`` (a piece per long shot, windows elsewhere) and ``windows`` (fixed windows)."""
+
+    annotations: str
+    videos: int
+    events: int
+    window: float
+    proposals: dict[str, dict]  # kind -> METEOR@t, METEOR, recall@t, precision@t, recall, precision, pieces
+    failed: list[dict] = field(default_factory=list)  # {"video", "error"}
+
+    TABLE = ("| proposals | pieces | METEOR@0.3 | @0.5 | @0.7 | @0.9 | METEOR | recall@0.5 | recall | precision |\n"
+             "|---|---|---|---|---|---|---|---|---|---|")
+
+    @property
+    def failures(self) -> list[str]:
+        return [f["error"] for f in self.failed]
+
+    def render(self) -> str:
+        rows = [f"{self.videos} videos, {self.events} events ({self.annotations}); window {self.window:g} s",
+                self.TABLE]
+        for kind, m in self.proposals.items():
+            rows.append(f"| {kind} | {m['pieces']} | " + " | ".join(f"{100 * m[f'METEOR@{t}']:.2f}" for t in
+                                                                      ("0.3", "0.5", "0.7", "0.9"))
+                        + f" | {100 * m['METEOR']:.2f} | {100 * m['recall@0.5']:.1f} | {100 * m['recall']:.1f} "
+                          f"| {100 * m['precision']:.1f} |")
+        return "\n".join(rows)
+
+
 # --------------------------------------------------------------------------- speech and descriptions
 @dataclass
 class Word:

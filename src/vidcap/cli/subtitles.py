@@ -7,6 +7,17 @@ import sys
 from vidcap import api
 from vidcap.cli.common import FMT, Bars, add_engine, add_quiet, arg, show
 
+EVALUATE_EXAMPLES = """examples:
+  vidcap synth ev --num-videos 40 --events 2..6 --seed 3     # multi-event videos + events.json
+  vidcap evaluate describe --annotations ev/events.json --videos ev/videos
+  vidcap evaluate describe --annotations youcook2.json --videos yc2/ --proposals windows --window 10 --json
+Each annotated video is described visually (no speech) with shot-based pieces and with
+fixed --window pieces; each set of timed captions is scored as ActivityNet Captions
+scores dense captioning: every (caption, event) pair that overlaps at tIoU 0.3, 0.5, 0.7,
+0.9 is one METEOR item (a caption that reaches no event scores 0), averaged over the
+thresholds; the pieces' recall and precision as proposals. METEOR needs Java.
+"""
+
 SUBTITLES_EXAMPLES = """examples:
   vidcap subtitles talk.mp4 -o talk.srt
   vidcap subtitles talk.mp4 -o talk.vtt --burn talk-subtitled.mp4
@@ -65,6 +76,19 @@ def register(commands, train, evaluate) -> None:
     add_quiet(p)
     p.set_defaults(run=run_describe)
 
+    p = evaluate.add_parser("describe", help="dense captioning scores of `vidcap describe` (METEOR at tIoU, recall)",
+                            epilog=EVALUATE_EXAMPLES, formatter_class=FMT)
+    p.add_argument("--annotations", required=True, help="ActivityNet Captions or YouCook2 JSON of the events")
+    p.add_argument("--videos", required=True, help="folder holding the annotated videos, by their ids")
+    arg(p, api.evaluate_describe, "window", type=float, help="piece length in seconds")
+    p.add_argument("--proposals", nargs="+", choices=["shots", "windows"], default=["shots", "windows"],
+                   help="which pieces to score: shot-based, fixed windows (default both)")
+    arg(p, api.evaluate_describe, "model", help="caption checkpoint or run folder (default: the bundled model)")
+    arg(p, api.evaluate_describe, "beam_size", type=int, help="caption beam size (default: the model's)")
+    arg(p, api.evaluate_describe, "limit", type=int, help="score only the first N annotated videos")
+    add_quiet(p)
+    p.set_defaults(run=run_evaluate)
+
 
 def _cue_args(p, fn) -> None:
     arg(p, fn, "max_chars", type=int, help="characters a line")
@@ -114,6 +138,13 @@ def run_subtitles(args) -> int:
     for target in result.outputs.values():
         print(f"wrote {target} ({len(result.cues)} cues)", file=sys.stderr)
     return 0
+
+
+def run_evaluate(args) -> int:
+    with Bars(args) as bars:
+        result = api.evaluate_describe(args.annotations, args.videos, window=args.window, proposals=args.proposals,
+                                       model=args.model, beam_size=args.beam_size, limit=args.limit, progress=bars)
+    return show(result, args)
 
 
 def run_describe(args) -> int:

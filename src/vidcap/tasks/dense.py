@@ -1,0 +1,94 @@
+"""``vidcap describe`` scored as dense captioning: one caption per event, with its times.
+
+:func:`evaluate_describe` describes every annotated video twice -- with shot-based pieces
+(a piece per shot of at least ``window`` seconds, ``window``-second pieces elsewhere) and
+with fixed ``window``-second pieces -- and scores each set of timed captions against the
+annotated events with the ActivityNet Captions protocol
+(:func:`vidcap.metrics.temporal.dense_caption_scores`: METEOR over the prediction-event
+pairs at tIoU 0.3/0.5/0.7/0.9, averaged; the pieces' recall and precision as proposals).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from vidcap.errors import ConfigError, DataError, VidcapError
+from vidcap.progress import Callback, report
+from vidcap.results import DenseCaptionEvaluation
+
+log = logging.getLogger(__name__)
+
+PROPOSALS = ("shots", "windows")
+
+
+def load_events(path) -> dict:
+    """``{video: EventVideo}`` of an ActivityNet Captions or YouCook2 annotation file."""
+    from vidcap.data.events import load_activitynet_captions, load_youcook2
+
+    path = Path(path)
+    try:
+        top = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: is not a readable JSON annotation file ({exc})") from exc
+    return load_youcook2(path) if isinstance(top, dict) and "database" in top else load_activitynet_captions(path)
+
+
+def evaluate_describe(annotations, videos, *, window: float = 5.0, proposals=PROPOSALS, model=None,
+                      beam_size: int | None = None, limit: int | None = None, scorer=None,
+                      progress: Callback | None = None) -> DenseCaptionEvaluation:
+    """Dense-captioning scores of :func:`vidcap.tasks.subtitles.visual_captions` on the videos of
+    ``annotations`` (found by name in the folder ``videos``), per kind of ``proposals``.
+
+    A video that cannot be found or described is recorded in ``failed`` and left out of the
+    scores; ``limit``: only the first N annotated videos; ``scorer``: the sentence metric
+    ``(refs, preds) -> {name: value}`` (default METEOR, which needs Java).
+    """
+    from vidcap.data.captions import _find_video
+    from vidcap.metrics.temporal import dense_caption_scores
+    from vidcap.tasks.caption import Captioner
+    from vidcap.tasks.subtitles import visual_captions
+
+    kinds = [proposals] if isinstance(proposals, str) else list(proposals)
+    bad = [k for k in kinds if k not in PROPOSALS]
+    if bad or not kinds:
+        raise ConfigError(f"proposals must be some of {PROPOSALS}, got {proposals!r}")
+    if not window > 0:
+        raise ConfigError(f"window must be a positive number of seconds, got {window}")
+    folder = Path(videos)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: is not a folder of videos")
+    gt = load_events(annotations)
+    names = list(gt)[: limit if limit is not None else None]
+    if not names:
+        raise DataError(f"{annotations}: holds no annotated videos")
+    captioner = model if isinstance(model, Captioner) else Captioner.load(model)
+    preds: dict[str, dict[str, list]] = {k: {} for k in kinds}
+    failed: list[dict] = []
+    report(progress, "describe", 0, len(names))
+    for done, name in enumerate(names, start=1):
+        path = _find_video(folder, name)
+        try:
+            if path is None:
+                raise DataError(f"{folder}: has no video named {name!r} (the annotations' id)")
+            for kind in kinds:
+                pieces = visual_captions(path, window=window, shots=kind == "shots", captioner=captioner,
+                                         beam_size=beam_size)
+                preds[kind][name] = [(e.start, e.end, e.text) for e in pieces]
+        except VidcapError as exc:
+            failed.append({"video": name, "error": str(exc)})
+            log.warning("not scored: %s", exc)
+            for kind in kinds:
+                preds[kind].pop(name, None)
+        report(progress, "describe", done, len(names), info={"failed": len(failed)})
+    scored = [n for n in names if n in preds[kinds[0]]]
+    if not scored:
+        raise DataError(f"none of the {len(names)} annotated videos could be described: {failed[0]['error']}")
+    truth = {n: gt[n] for n in scored}
+    out = {}
+    for kind in kinds:
+        scores = dense_caption_scores(preds[kind], truth, scorer=scorer)
+        scores["pieces"] = sum(len(p) for p in preds[kind].values())
+        out[kind] = scores
+    return DenseCaptionEvaluation(str(annotations), len(scored), sum(len(truth[n].events) for n in scored),
+                                  float(window), out, failed)
