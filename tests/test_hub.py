@@ -386,11 +386,13 @@ def test_clip_shot_vectors_search_a_library(clip_folder, tmp_path, monkeypatch, 
     two = photo_shots(tmp_path / "two.mp4", ["astronaut", "coffee"])
     one = photo_shots(tmp_path / "one.mp4", ["chelsea"])
     lib = tmp_path / "lib"
+    monkeypatch.chdir(clip_folder.parent)  # a relative --clip: the library records the absolute folder
     summary = api.index([two, one], lib, model="none", caption_model="none", transcripts=False, tags=False,
-                        clip=clip_folder)
+                        clip=clip_folder.name)
     assert len(summary.added) == 2 and not summary.failed
+    monkeypatch.chdir(tmp_path)
     library = Library(lib)
-    assert library.clip == {"model": str(clip_folder), "dim": 16}
+    assert library.clip == {"model": str(clip_folder.resolve()), "dim": 16}
 
     # each shot's vector: its keyframes through CLIP's image tower, averaged, unit length
     m, p = library.load_clip().model, library.load_clip().processor

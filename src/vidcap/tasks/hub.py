@@ -71,6 +71,10 @@ class ModelRef:
     def __str__(self) -> str:
         return str(self.path) if self.kind == "path" else f"{self.kind}:{self.name}"
 
+    def lasting(self) -> str:
+        """The reference as a library records it: a local folder by its absolute path."""
+        return str(self.path.resolve()) if self.kind == "path" else str(self)
+
 
 def parse(model) -> ModelRef:
     """The reference a ``--model`` value (str or path) names; a bad prefix or name raises ConfigError."""

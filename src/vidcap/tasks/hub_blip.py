@@ -20,7 +20,7 @@ class BlipCaptioner(GitCaptioner):
     @classmethod
     def load(cls, ref: ModelRef, **options) -> BlipCaptioner:
         model, processor = load_pretrained(ref, family="blip", model_class="BlipForConditionalGeneration")
-        return cls(model, processor, str(ref), **options)
+        return cls(model, processor, ref.lasting(), **options)
 
     def caption_one(self, video, *, beam_size: int | None = None, length_penalty: float | None = None) -> CaptionResult:
         """Each shot's middle frame captioned; the longest shot's caption is the video's."""

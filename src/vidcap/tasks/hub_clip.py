@@ -75,7 +75,7 @@ class ClipEncoder:
         return text_vectors(self.model, self.processor, texts)
 
     def describe(self) -> dict:
-        return {"model": str(self.ref), "dim": self.dim}
+        return {"model": self.ref.lasting(), "dim": self.dim}
 
 
 @lru_cache(maxsize=2)

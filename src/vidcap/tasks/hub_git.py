@@ -38,7 +38,7 @@ class GitCaptioner:
     @classmethod
     def load(cls, ref: ModelRef, **options) -> GitCaptioner:
         model, processor = load_pretrained(ref, family="git", model_class="GitForCausalLM")
-        return cls(model, processor, str(ref), **options)
+        return cls(model, processor, ref.lasting(), **options)
 
     def _decoding(self, beam_size: int | None, length_penalty: float | None) -> tuple[int, float]:
         beam = self.beam_size if beam_size is None else int(beam_size)
