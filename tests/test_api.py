@@ -39,6 +39,7 @@ TASK_FUNCTIONS = {
     "subtitles": ("vidcap.tasks.subtitles", "subtitles"),
     "describe": ("vidcap.tasks.subtitles", "describe"),
     "evaluate_describe": ("vidcap.tasks.dense", "evaluate_describe"),
+    "evaluate_moments": ("vidcap.tasks.moments", "evaluate_moments"),
     "shots": ("vidcap.features.shots", "detect_shots"),
     "tag": ("vidcap.tasks.tags", "tag"),
     "ocr": ("vidcap.tasks.ocr", "ocr"),

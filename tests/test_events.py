@@ -300,3 +300,100 @@ def test_describe_scored_as_dense_captions(tmp_path, capsys):
         api.evaluate_describe(path, world / "videos", proposals=["learned"])
     with pytest.raises(DataError, match="not a readable JSON"):
         api.evaluate_describe(write(tmp_path, "{", "broken.json"), world / "videos")
+
+
+# --------------------------------------------------------------------------- moments
+def test_moment_proposals_by_hand():
+    from vidcap.tasks.moments import proposals
+
+    assert proposals(12, 5) == [(0, 5), (0, 10), (2.5, 7.5), (2.5, 12), (5, 10), (7.5, 12)]
+    assert proposals(3, 5) == [(0, 3)]
+    assert proposals(0, 5) == []
+    with pytest.raises(ConfigError, match="window"):
+        proposals(10, 0)
+
+
+def test_moments_rank_each_events_own_video(tmp_path, capsys):
+    from vidcap import api
+    from vidcap.cli import main
+    from vidcap.features import get_engine
+    from vidcap.io import frames_at, probe, short_side_size
+    from vidcap.io.sampling import even_indices
+    from vidcap.tasks.moments import moment_vectors, proposals
+    from vidcap.tasks.retrieval import DEFAULT_MODEL, RetrievalModel
+
+    world = tmp_path / "ev"
+    api.synth(world, num_videos=2, events=(2, 2), seconds=4, seed=3, workers=1)
+    rmodel = RetrievalModel.load(DEFAULT_MODEL)
+    gt = load_activitynet_captions(world / "events.json")
+    name = next(iter(gt))
+    video = world / "videos" / f"{name}.mp4"
+    moments, vecs = moment_vectors(video, rmodel, window=3.0)
+    info = probe(video)
+    assert moments == proposals(info.duration, 3.0) and vecs.shape == (len(moments), rmodel.dim)
+    # the first moment: the model's 16 frames, evenly spaced among the frames decoded at 4 a second inside it
+    engine = get_engine(rmodel.backbone)
+    step = round(info.avg_fps / 4)
+    inside = [n for n in range(0, info.num_frames, step) if n / info.avg_fps < moments[0][1]]
+    idx, mask = even_indices(len(inside), rmodel.num_frames, short=rmodel.short)  # the model's own sampling
+    picked = [inside[i] for i in idx[mask]]
+    frames, _ = frames_at(video, sorted(set(picked)), size=short_side_size(info.width, info.height,
+                                                                          engine.backbone.resize))
+    feats = np.zeros((rmodel.num_frames, engine.backbone.dim), np.float32)
+    feats[mask] = engine(np.stack([engine.preprocess(frames[i][None])[0] for i in picked]))
+    assert np.allclose(rmodel.embed_videos(feats[None], mask[None])[0], vecs[0], atol=1e-5)
+
+    anns = json.loads((world / "events.json").read_text())
+    anns["v_missing"] = {"duration": 5.0, "timestamps": [[0, 5]], "sentences": ["a cat sits"]}
+    result = api.evaluate_moments(write(tmp_path, anns), world / "videos", model=rmodel, window=3.0)
+    assert (result.videos, result.queries) == (2, 4) and result.failed[0]["video"] == "v_missing"
+    chance = []
+    for v in gt.values():
+        cands = proposals(v.duration, 3.0)
+        iou = tiou_matrix(cands, v.segments)
+        chance += list((iou >= 0.5 - 1e-9).mean(0))
+    assert result.metrics["chance R@1@0.5"] == pytest.approx(np.mean(chance), abs=1e-4)
+    assert 0 <= result.metrics["R@1@0.7"] <= result.metrics["R@1@0.5"] <= result.metrics["R@5@0.5"] <= 1
+    with pytest.raises(ConfigError, match="window=5"):  # a library's moments are the default windows
+        api.evaluate_moments(world / "events.json", world / "videos", model=rmodel, window=3.0, library=tmp_path / "l")
+    corpus = api.evaluate_moments(world / "events.json", world / "videos", model=rmodel, library=tmp_path / "lib")
+    m = corpus.metrics
+    assert 0 <= m["corpus R@1@0.7"] <= m["corpus R@1@0.5"] <= m["corpus video R@1"] <= 1
+    assert len(api.library_list(tmp_path / "lib")) == 2
+    assert main(["evaluate", "moments", "--annotations", str(world / "events.json"), "--videos",
+                 str(world / "videos"), "--window", "3", "--limit", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["videos"], out["queries"]) == (1, 2) and set(out["metrics"]) == set(result.metrics)
+
+
+def test_a_library_answers_with_the_moment(tmp_path):
+    from vidcap import api
+    from vidcap.tasks.library import Library
+    from vidcap.tasks.moments import moment_vectors
+    from vidcap.tasks.retrieval import DEFAULT_MODEL, RetrievalModel
+
+    world = tmp_path / "ev"
+    api.synth(world, num_videos=2, events=(2, 2), seconds=4, seed=3, workers=1)
+    videos = sorted((world / "videos").glob("*.mp4"))
+    lib = tmp_path / "lib"
+    api.index(videos, lib, caption_model="none", transcripts=False, tags=False, moments=True)
+    rmodel = RetrievalModel.load(DEFAULT_MODEL)
+    ids = {r["name"]: r["id"] for r in Library(lib).rows(["id", "name"])}
+    stored = Library(lib).moments().to_arrow().to_pylist()
+    expect = {}
+    sentence = load_activitynet_captions(world / "events.json")[videos[0].stem].events[1].sentence
+    q = rmodel.embed_text([sentence])[0]
+    for v in videos:
+        spans, vecs = moment_vectors(v, rmodel)
+        mine = [r for r in stored if r["video"] == ids[v.stem]]
+        assert [(r["start"], r["end"]) for r in mine] == spans
+        assert np.allclose([r["vec_learned"] for r in mine], vecs, atol=1e-5)
+        expect[ids[v.stem]] = (spans[int(np.argmax(vecs @ q))], float(np.max(vecs @ q)))
+    hits = api.search(sentence, lib, k=2).hits  # a video scores its best moment and carries its times
+    assert [h.id for h in hits] == sorted(expect, key=lambda v: -expect[v][1])
+    assert all((h.start, h.end) == pytest.approx(expect[h.id][0]) for h in hits)
+    assert all(h.score == pytest.approx(expect[h.id][1], abs=1e-4) for h in hits)
+    api.library_remove([videos[0].stem], lib)
+    assert {r["video"] for r in Library(lib).moments().to_arrow().to_pylist()} == {ids[videos[1].stem]}
+    with pytest.raises(ConfigError, match="learned retrieval model"):
+        api.index(videos, tmp_path / "lib2", model="none", caption_model="none", moments=True)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "backbones", "caption", "classify", "describe", "emotions", "evaluate_caption", "evaluate_classify",
-    "evaluate_describe", "evaluate_retrieval", "extract", "extract_many", "inbetween", "index", "interpolate", "iter_frames",
+    "evaluate_describe", "evaluate_moments", "evaluate_retrieval", "extract", "extract_many", "inbetween", "index", "interpolate", "iter_frames",
     "library_check", "library_list", "library_remove", "load_captioner", "load_classifier", "models", "ocr", "probe",
     "sample_frames", "score_captions", "search", "shots", "subtitles", "synth", "tag", "train_caption",
     "train_classify", "train_emotions", "train_retrieval", "transcribe", "write_video",
@@ -288,11 +288,12 @@ def inbetween(first, last, out, *, num_frames: int = 14, fps: float = 8, method:
 
 # --------------------------------------------------------------------------- search
 def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True, tags: bool = True,
-          ocr: bool = False, clip=None, engine: str = "local", address: str | None = None,
+          ocr: bool = False, clip=None, moments: bool = False, engine: str = "local", address: str | None = None,
           progress=None) -> results.IndexSummary:
     """Add videos to a searchable library (created when missing); each video is processed once.
     ``tags``: each shot's ImageNet object tags; ``ocr``: each shot's on-screen text (``vidcap[ocr]``);
-    ``clip``: a CLIP model (``hf:openai/clip-vit-base-patch32``, a local folder) for each shot's CLIP vector.
+    ``clip``: a CLIP model (``hf:openai/clip-vit-base-patch32``, a local folder) for each shot's CLIP vector;
+    ``moments``: the learned vectors of each video's candidate moments (a search answers with the moment).
     ``engine="ray"``: on a Ray cluster at ``address`` (the library on a folder every node reaches)."""
     from vidcap.scale.ray import uses_ray
     from vidcap.tasks.search import index as run
@@ -301,9 +302,9 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
         from vidcap.scale.ray import index as run_ray
 
         return run_ray(inputs, library, model=model, caption_model=caption_model, transcripts=transcripts,
-                       tags=tags, ocr=ocr, clip=clip, address=address, progress=progress)
+                       tags=tags, ocr=ocr, clip=clip, moments=moments, address=address, progress=progress)
     return run(inputs, library, model=model, caption_model=caption_model, transcripts=transcripts, tags=tags, ocr=ocr,
-               clip=clip, progress=progress)
+               clip=clip, moments=moments, progress=progress)
 
 
 def search(query: str, library, *, k: int = 10, mode: str = "learned", model=None, clip=None,
@@ -423,6 +424,16 @@ def evaluate_describe(annotations, videos, *, window: float = 5.0, proposals=("s
 
     return run(annotations, videos, window=window, proposals=proposals, model=model, beam_size=beam_size,
                limit=limit, progress=progress)
+
+
+def evaluate_moments(annotations, videos, *, model=None, window: float = 5.0, limit: int | None = None,
+                     library=None, progress=None) -> results.MomentEvaluation:
+    """Moment retrieval with the learned embedding: each annotated event's sentence ranks its video's
+    candidate moments (windows of ``window`` and ``2 * window`` s); R@1/R@5 at tIoU 0.5 / 0.7;
+    ``library``: also searched across all the videos (indexed into it with moments)."""
+    from vidcap.tasks.moments import evaluate_moments as run
+
+    return run(annotations, videos, model=model, window=window, limit=limit, library=library, progress=progress)
 
 
 # --------------------------------------------------------------------------- shots, object tags, on-screen text

@@ -815,6 +815,38 @@ class DenseCaptionEvaluation(Result):
         return "\n".join(rows)
 
 
+@dataclass
+class MomentEvaluation(Result):
+    """Moment retrieval (each event's sentence ranks its own video's candidate moments): R@1/R@5 at
+    tIoU 0.5 and 0.7, the top moment's mean tIoU, and the chance of a random candidate."""
+
+    annotations: str
+    videos: int
+    queries: int
+    window: float
+    moments_per_video: float
+    metrics: dict  # R@1@0.5, R@1@0.7, R@5@0.5, R@5@0.7, mIoU, chance R@1@0.5/0.7 (+ corpus R@1@0.5/0.7, video R@1)
+    model: str
+    failed: list[dict] = field(default_factory=list)  # {"video", "error"}
+
+    @property
+    def failures(self) -> list[str]:
+        return [f["error"] for f in self.failed]
+
+    def render(self) -> str:
+        m = self.metrics
+        return (f"{self.videos} videos, {self.queries} queries ({self.annotations}); {self.moments_per_video:.1f} "
+                f"candidate moments a video (windows of {self.window:g} and {2 * self.window:g} s)\n"
+                "| R@1 tIoU 0.5 | R@1 0.7 | R@5 0.5 | R@5 0.7 | mIoU | chance R@1 0.5 | chance R@1 0.7 |\n"
+                "|---|---|---|---|---|---|---|\n"
+                f"| {100 * m['R@1@0.5']:.1f} | {100 * m['R@1@0.7']:.1f} | {100 * m['R@5@0.5']:.1f} "
+                f"| {100 * m['R@5@0.7']:.1f} | {m['mIoU']:.3f} | {100 * m['chance R@1@0.5']:.1f} "
+                f"| {100 * m['chance R@1@0.7']:.1f} |"
+                + (f"\nacross the library: the top hit is the event's video {100 * m['corpus video R@1']:.1f} %, "
+                   f"with its moment at tIoU 0.5 {100 * m['corpus R@1@0.5']:.1f} %, at 0.7 "
+                   f"{100 * m['corpus R@1@0.7']:.1f} %" if "corpus R@1@0.5" in m else ""))
+
+
 # --------------------------------------------------------------------------- speech and descriptions
 @dataclass
 class Word:

@@ -1,4 +1,4 @@
-"""`vidcap index`, `vidcap library ls|rm`, `vidcap search`, `vidcap train retrieval`, `vidcap evaluate retrieval`."""
+"""`vidcap index`, `vidcap library ls|rm`, `vidcap search`, `vidcap train retrieval`, `vidcap evaluate retrieval|moments`."""
 from __future__ import annotations
 
 from vidcap import api
@@ -63,6 +63,20 @@ for each mode.
 """
 
 
+MOMENT_EXAMPLES = """examples:
+  vidcap synth ev --num-videos 20 --events 2..5 --seconds 7 --seed 21   # multi-event videos + events.json
+  vidcap evaluate moments --annotations ev/events.json --videos ev/videos
+  vidcap evaluate moments --annotations yc2.json --videos yc2/ --model runs/retrieval --window 10 --json
+Every event's sentence is a query in its own video: the candidate moments (sliding
+windows of --window and twice that, half a window apart) are ranked by the learned
+joint embedding (the retrieval model's video side on each moment's frames); R@1 and
+R@5 at tIoU 0.5 and 0.7, the top moment's mean tIoU, and the chance of a random
+candidate. --library L also indexes the videos into L (once) and searches every
+sentence across all of them: how often the top hit is the right video with the right
+moment.
+"""
+
+
 def register(commands, train, evaluate) -> None:
     p = commands.add_parser("index", help="add videos to a searchable library", epilog=INDEX_EXAMPLES,
                             formatter_class=FMT)
@@ -77,6 +91,9 @@ def register(commands, train, evaluate) -> None:
                    help="do not store the shots' ImageNet object tags (see `vidcap tag`)")
     p.add_argument("--ocr", action="store_true", help='also read each shot\'s on-screen text (seconds a shot; '
                                                      'needs "vidcap[ocr]", see `vidcap ocr`)')
+    p.add_argument("--moments", action="store_true",
+                   help="also store the learned vectors of each video's candidate moments (windows of 5 and 10 s), "
+                        "so a search answers with the moment a sentence describes (multi-event videos)")
     arg(p, api.index, "clip", help="a CLIP model (hf:ORG/NAME or a local CLIP folder): store each shot's CLIP "
                                    "vector for text queries (default: the library's, if it has one)")
     add_engine(p, api.index)
@@ -146,11 +163,31 @@ def register(commands, train, evaluate) -> None:
     add_quiet(p)
     p.set_defaults(run=run_evaluate)
 
+    p = evaluate.add_parser("moments", help="moment retrieval: which part of a video a sentence describes",
+                            epilog=MOMENT_EXAMPLES, formatter_class=FMT)
+    p.add_argument("--annotations", required=True, help="ActivityNet Captions or YouCook2 JSON of the events")
+    p.add_argument("--videos", required=True, help="folder holding the annotated videos, by their ids")
+    arg(p, api.evaluate_moments, "model", help="retrieval checkpoint or run folder (default: the bundled one)")
+    arg(p, api.evaluate_moments, "window", type=float, help="the shorter candidate length, seconds")
+    arg(p, api.evaluate_moments, "limit", type=int, help="score only the first N annotated videos")
+    arg(p, api.evaluate_moments, "library", help="also index the videos into this library (with --moments) and "
+                                                 "search every sentence across all of them")
+    add_quiet(p)
+    p.set_defaults(run=run_moments)
+
+
+def run_moments(args) -> int:
+    with Bars(args) as bars:
+        result = api.evaluate_moments(args.annotations, args.videos, model=args.model, window=args.window,
+                                      limit=args.limit, library=args.library, progress=bars)
+    return show(result, args)
+
 
 def run_index(args) -> int:
     with Bars(args, items=False) as bars:
         summary = api.index(args.inputs, args.library, model=args.model, caption_model=args.caption_model,
                             transcripts=args.transcripts, tags=args.tags, ocr=args.ocr, clip=args.clip,
+                            moments=args.moments,
                             engine=args.engine,
                             address=args.address, progress=bars)
     return show(summary, args)

@@ -394,8 +394,8 @@ def _resolved(path) -> str:
 
 
 def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True, tags: bool = True,
-          ocr: bool = False, clip=None, backbone=None, num_frames=None, address: str | None = None,
-          workers: int | None = None, progress: Callback | None = None):
+          ocr: bool = False, clip=None, moments: bool = False, backbone=None, num_frames=None,
+          address: str | None = None, workers: int | None = None, progress: Callback | None = None):
     """:func:`vidcap.tasks.search.index` on a Ray cluster: each video once into ``library``
     (a folder every node reaches), whatever is killed and retried."""
     import time
@@ -414,6 +414,7 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
     root = Library(library, create=True).root.resolve()
     options = {"model": None if model is None else str(model), "caption_model": caption_model,
                "transcripts": transcripts, "tags": tags, "ocr": ocr, "clip": None if clip is None else str(clip),
+               "moments": moments,
                "backbone": backbone, "num_frames": num_frames}
     items = [(i, {"video": str(v)}) for i, v in enumerate(videos)]
     summary = IndexSummary(str(Path(library)))

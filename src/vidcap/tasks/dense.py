@@ -34,6 +34,16 @@ def load_events(path) -> dict:
     return load_youcook2(path) if isinstance(top, dict) and "database" in top else load_activitynet_captions(path)
 
 
+def find_annotated(folder: Path, name: str) -> Path:
+    """The video of annotation id ``name`` in ``folder`` (any video extension)."""
+    from vidcap.data.captions import _find_video
+
+    path = _find_video(folder, name)
+    if path is None:
+        raise DataError(f"{folder}: has no video named {name!r} (the annotations' id)")
+    return path
+
+
 def evaluate_describe(annotations, videos, *, window: float = 5.0, proposals=PROPOSALS, model=None,
                       beam_size: int | None = None, limit: int | None = None, scorer=None,
                       progress: Callback | None = None) -> DenseCaptionEvaluation:
@@ -44,7 +54,6 @@ def evaluate_describe(annotations, videos, *, window: float = 5.0, proposals=PRO
     scores; ``limit``: only the first N annotated videos; ``scorer``: the sentence metric
     ``(refs, preds) -> {name: value}`` (default METEOR, which needs Java).
     """
-    from vidcap.data.captions import _find_video
     from vidcap.metrics.temporal import dense_caption_scores
     from vidcap.tasks.caption import Captioner
     from vidcap.tasks.subtitles import visual_captions
@@ -67,10 +76,8 @@ def evaluate_describe(annotations, videos, *, window: float = 5.0, proposals=PRO
     failed: list[dict] = []
     report(progress, "describe", 0, len(names))
     for done, name in enumerate(names, start=1):
-        path = _find_video(folder, name)
         try:
-            if path is None:
-                raise DataError(f"{folder}: has no video named {name!r} (the annotations' id)")
+            path = find_annotated(folder, name)
             for kind in kinds:
                 pieces = visual_captions(path, window=window, shots=kind == "shots", captioner=captioner,
                                          beam_size=beam_size)

@@ -6,6 +6,7 @@ Layout of a library folder::
     db/videos.lance           the LanceDB table, one row per video (id = content hash)
     db/shots.lance            one row per shot: its times, object tags (+ their sentence vector), on-screen text,
                               and with a CLIP model its keyframes' CLIP vector
+    db/moments.lance          (``index --moments``) one row per candidate moment: its times, its learned vector
     features/<backbone>-<N>f/ the feature store (<name>.npy + <name>.json)
 
 Filling and searching it is :mod:`vidcap.tasks.search`; the learned model :mod:`vidcap.tasks.retrieval`.
@@ -34,6 +35,7 @@ FORMAT = "vidcap.library"
 FORMAT_VERSION = 1
 TABLE = "videos"
 SHOTS = "shots"
+MOMENTS = "moments"
 LANCE = "lancedb>=0.40"
 
 
@@ -77,6 +79,10 @@ class Library:
     def shots(self):
         """The table of shots (None in a library indexed without tags or on-screen text)."""
         return self.db.open_table(SHOTS) if SHOTS in _table_names(self.db) else None
+
+    def moments(self):
+        """The table of candidate moments (None in a library indexed without ``moments``)."""
+        return self.db.open_table(MOMENTS) if MOMENTS in _table_names(self.db) else None
 
     def shot_rows(self, columns: list[str], where: str | None = None) -> list[dict]:
         t = self.shots()
@@ -184,9 +190,10 @@ class Library:
         return self.meta
 
     # -- edits
-    def add(self, rows: list[dict], schema, shots: list[dict] | None = None) -> list[dict]:
-        """Add the rows whose id the table does not hold yet, and the ``shots`` rows of those
-        videos (their ``video`` column); returns the video rows added."""
+    def add(self, rows: list[dict], schema, shots: list[dict] | None = None,
+            moments: list[dict] | None = None) -> list[dict]:
+        """Add the rows whose id the table does not hold yet, and the ``shots`` and ``moments``
+        rows of those videos (their ``video`` column); returns the video rows added."""
         import pyarrow as pa
 
         with self.lock():
@@ -197,21 +204,30 @@ class Library:
                     .limit(len(rows)).to_list()}
                 rows = [r for r in rows if r["id"] not in held]
             new = {r["id"] for r in rows}
-            if shots and new:  # before the videos: a run killed in between leaves shots a re-run does not repeat
-                shot_table = self.shots()
-                if shot_table is not None:
-                    new -= {r["video"] for r in self.shot_rows(["video"], "video IN (" + ", ".join(
-                        _sql_str(i) for i in new) + ")")}
-                shot_schema = _shot_schema((self.clip or {}).get("dim")) if shot_table is None else shot_table.schema
-                data = pa.Table.from_pylist([r for r in shots if r["video"] in new], schema=shot_schema)
-                if data.num_rows:
-                    _retry(lambda: self.db.create_table(SHOTS, data=data, schema=shot_schema)
-                           if shot_table is None else shot_table.add(data))
+            # before the videos: a run killed in between leaves parts a re-run does not repeat
+            self._add_parts(SHOTS, shots, new, lambda: _shot_schema((self.clip or {}).get("dim")))
+            self._add_parts(MOMENTS, moments, new, lambda: _moment_schema(len(moments[0]["vec_learned"])))
             if rows:  # a library made before a column existed keeps its schema (the new column is left out)
                 data = pa.Table.from_pylist(rows, schema=schema if table is None else table.schema)
                 _retry(lambda: self.db.create_table(TABLE, data=data, schema=schema) if table is None
                        else table.add(data))
         return rows
+
+    def _add_parts(self, name: str, parts: list[dict] | None, new: set[str], schema) -> None:
+        """Rows of a per-video table (shots, moments) for the videos of ``new`` it does not hold yet
+        (``schema()``: the table's schema when it is created)."""
+        import pyarrow as pa
+
+        if not parts or not new:
+            return
+        table = self.db.open_table(name) if name in _table_names(self.db) else None
+        if table is not None:
+            new = new - {r["video"] for r in table.search().where("video IN (" + ", ".join(
+                _sql_str(i) for i in new) + ")").select(["video"]).limit(table.count_rows() or 1).to_list()}
+        schema = schema() if table is None else table.schema
+        data = pa.Table.from_pylist([r for r in parts if r["video"] in new], schema=schema)
+        if data.num_rows:
+            _retry(lambda: self.db.create_table(name, data=data, schema=schema) if table is None else table.add(data))
 
     def refresh_text_index(self) -> None:
         """Rebuild the full-text (BM25) indexes: the videos' caption and transcript text, the
@@ -238,9 +254,9 @@ class Library:
                 gone += [r["id"] for r in match]
             gone = sorted(set(gone))
             _retry(lambda: t.delete("id IN (" + ", ".join(_sql_str(i) for i in gone) + ")"))
-            shots = self.shots()
-            if shots is not None:
-                _retry(lambda: shots.delete("video IN (" + ", ".join(_sql_str(i) for i in gone) + ")"))
+            for part in (self.shots(), self.moments()):
+                if part is not None:
+                    _retry(lambda part=part: part.delete("video IN (" + ", ".join(_sql_str(i) for i in gone) + ")"))
         self.refresh_text_index()
         return gone
 
@@ -365,6 +381,20 @@ def _shot_schema(clip_dim: int | None = None):
         pa.field("ocr", pa.bool_()),
         pa.field("text", pa.string()),
         *clip,
+    ])
+
+
+def _moment_schema(dim: int):
+    """One row per candidate moment (:mod:`vidcap.tasks.moments`): ``id`` = video id + ``:`` + its
+    number, its times, and ``vec_learned``, the retrieval model's unit vector of its frames."""
+    import pyarrow as pa
+
+    return pa.schema([
+        pa.field("id", pa.string()),
+        pa.field("video", pa.string()),
+        pa.field("start", pa.float64()),
+        pa.field("end", pa.float64()),
+        pa.field("vec_learned", pa.list_(pa.float32(), int(dim))),
     ])
 
 

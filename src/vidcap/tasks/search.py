@@ -6,7 +6,9 @@ the library (:mod:`vidcap.tasks.library`). A video whose content hash is already
 the table is skipped, so re-running is cheap and an interrupted run resumes.
 :func:`search` ranks the videos for a text query by the learned joint embedding
 (:class:`RetrievalModel`), by the captions and transcripts (MiniLM vectors +
-full-text BM25), or by a reciprocal-rank fusion of both.
+full-text BM25), or by a reciprocal-rank fusion of both. With ``moments=True`` a video's
+candidate moments (:mod:`vidcap.tasks.moments`) are stored too: the learned mode then
+scores a video by its best moment and answers with that moment's times.
 
 Each video is also cut into shots (:mod:`vidcap.features.shots`), and each shot stored
 with its ImageNet object tags (:mod:`vidcap.tasks.tags`) and, with ``ocr=True``, the text
@@ -106,7 +108,7 @@ def _features(paths: list[Path], store_root: Path, backbone: str, num_frames: in
 
 # ------------------------------------------------------------------ index
 def index(inputs, library, *, model=None, caption_model=None, transcripts: bool = True,
-          tags: bool = True, ocr: bool = False, clip=None, backbone: str | None = None,
+          tags: bool = True, ocr: bool = False, clip=None, moments: bool = False, backbone: str | None = None,
           num_frames: int | None = None, progress: Callback | None = None) -> IndexSummary:
     """Add videos to a library (created when missing). Each video is processed once.
 
@@ -120,6 +122,9 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
     CLIP model (``hf:openai/clip-vit-base-patch32`` or a local CLIP folder) whose vectors of
     each shot's keyframes are stored for text queries; a library keeps the CLIP model it was
     built with (default on a re-run: that one; a library built without one refuses it).
+    moments: also store the learned vectors of each video's candidate moments
+    (:mod:`vidcap.tasks.moments`), so a search answers with the moment a sentence describes
+    (needs the learned model; about a second a video more).
     """
     from vidcap.features.text import MODEL_NAME, encode
     from vidcap.io import probe
@@ -178,6 +183,8 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
             raise ModelError(f"library {lib.root} was just created by another run with CLIP model "
                              f"{(stored.get('clip') or {}).get('model')}; index into it with that one")
 
+    if moments and rmodel is None:
+        raise ConfigError("moments need the learned retrieval model (--model, not 'none')")
     tagger = None
     if tags:
         from vidcap.tasks.tags import load_tagger
@@ -215,7 +222,7 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
                     paths, lib.root / "features" / f"{captioner.backbone}-{captioner.num_frames}f",
                     captioner.backbone, captioner.num_frames)
                 failed.update(failed2)
-            rows, shots = [], []
+            rows, shots, spans = [], [], []
             for v, h in chunk:
                 src = str(v.resolve())
                 if src in failed or src not in feats:
@@ -225,6 +232,8 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
                     row = _row(v, h, feats[src], cap_feats.get(src), rmodel, captioner, transcripts, probe)
                     if tagger is not None or ocr or encoder is not None:
                         shots += _shot_rows(v, h, tagger, ocr, encoder)
+                    if moments:
+                        spans += _moment_rows(v, h, rmodel)
                     rows.append(row)
                 except VidcapError as exc:
                     summary.failed.append({"path": str(v), "error": str(exc)})
@@ -235,7 +244,7 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
                 for i, r in enumerate(rows):
                     r["vec_caption"] = vecs[i].tolist() if r["caption"] else [0.0] * vecs.shape[1]
                     r["vec_transcript"] = vecs[len(rows) + i].tolist() if r["transcript"] else [0.0] * vecs.shape[1]
-                added = {r["id"] for r in lib.add(rows, schema, shots)}  # another run may have added some meanwhile
+                added = {r["id"] for r in lib.add(rows, schema, shots, spans)}  # another run may have added some meanwhile
                 summary.added += [r["path"] for r in rows if r["id"] in added]
                 summary.skipped += [r["path"] for r in rows if r["id"] not in added]
             report(progress, "index", min(start + _BATCH, len(todo)), len(todo),
@@ -294,6 +303,15 @@ def _load_clip(lib: Library, clip):
         raise ModelError(f"library {lib.root} was built without a CLIP model, so its shots hold no CLIP vectors; "
                          f"index the videos into a new library with --clip {clip}")
     return lib.load_clip(clip)
+
+
+def _moment_rows(video: Path, vid: str, rmodel) -> list[dict]:
+    """The moments table's rows of one video: each candidate moment's times and learned vector."""
+    from vidcap.tasks.moments import moment_vectors
+
+    spans, vecs = moment_vectors(video, rmodel)
+    return [{"id": f"{vid}:{i}", "video": vid, "start": s, "end": e, "vec_learned": vec.tolist()}
+            for i, ((s, e), vec) in enumerate(zip(spans, vecs))]
 
 
 def _shot_rows(video: Path, vid: str, tagger, ocr: bool, encoder=None) -> list[dict]:
@@ -367,15 +385,17 @@ def _best_shots(rows: list[dict]) -> tuple[list[tuple[str, float]], dict[str, di
     return sorted(((v, r["score"]) for v, r in best.items()), key=lambda kv: -kv[1]), best
 
 
-def _shot_signals(lib: Library, qvec, query: str, pool: int, qclip=None) -> tuple[dict, dict[str, dict]]:
+def _shot_signals(lib: Library, qvec, query: str, pool: int, qclip=None,
+                  spans: dict | None = None) -> tuple[dict, dict[str, dict]]:
     """The ``tags`` (confident matches only), ``text`` (on-screen text, BM25) and ``clip``
-    (``qclip``, the query's CLIP vector, against the shots') lists of videos, and the shot
-    that matched each video best (tags first, then text, then CLIP)."""
+    (``qclip``, the query's CLIP vector, against the shots') lists of videos, and the moment
+    that matched each video best: a shot by its tags, else by its text, else the learned
+    candidate moment of ``spans`` (:func:`_best_moments`), else a shot by CLIP."""
+    moments: dict[str, dict] = {}
     shots = lib.shots()
     if shots is None or shots.count_rows() == 0:
-        return {}, {}
+        return {}, dict(spans or {})
     lists: dict[str, list[tuple[str, float]]] = {}
-    moments: dict[str, dict] = {}
     cols = ["video", "start", "end"]
     rows = (shots.search(np.asarray(qvec, dtype=np.float32), vector_column_name="vec_tags").distance_type("dot")
             .limit(pool).select(cols + ["_distance"]).to_list())
@@ -392,6 +412,8 @@ def _shot_signals(lib: Library, qvec, query: str, pool: int, qclip=None) -> tupl
             lists["text"] = ranked
             for v, r in best.items():
                 moments.setdefault(v, r)
+    for v, r in (spans or {}).items():
+        moments.setdefault(v, r)
     if qclip is not None:
         rows = (shots.search(np.asarray(qclip, dtype=np.float32), vector_column_name="vec_clip").distance_type("dot")
                 .limit(pool).select(cols + ["_distance"]).to_list())
@@ -399,6 +421,16 @@ def _shot_signals(lib: Library, qvec, query: str, pool: int, qclip=None) -> tupl
         for v, r in best.items():
             moments.setdefault(v, r)
     return lists, moments
+
+
+def _best_moments(lib: Library, qlearned) -> dict[str, dict]:
+    """Each video's candidate moment (``index(moments=True)``) closest to the query's learned vector."""
+    table = lib.moments()
+    if table is None or table.count_rows() == 0:
+        return {}
+    rows = (table.search(np.asarray(qlearned, dtype=np.float32), vector_column_name="vec_learned")
+            .distance_type("dot").limit(table.count_rows()).select(["video", "start", "end", "_distance"]).to_list())
+    return _best_shots([r | {"score": 1.0 - float(r["_distance"])} for r in rows])[1]
 
 
 def _fuse(lists: dict[str, list[tuple[str, float]]], k: float = RRF_K) -> list[tuple[str, float]]:
@@ -414,7 +446,8 @@ def search(query: str, library, *, k: int = 10, mode: str = "learned", model=Non
            sheet=None) -> SearchResult:
     """Rank the library's videos for a text query.
 
-    mode ``learned``: cosine in the joint embedding; ``caption``: MiniLM cosine to
+    mode ``learned``: cosine in the joint embedding (in a library indexed with ``moments``: of
+    each video's best candidate moment, whose times the hit carries); ``caption``: MiniLM cosine to
     the generated captions and transcripts fused with BM25 full-text search;
     ``hybrid``: reciprocal-rank fusion of all of them; ``clip``: the query's CLIP text
     vector against the shots' CLIP vectors (a library indexed with ``clip=``). Every mode
@@ -440,14 +473,18 @@ def search(query: str, library, *, k: int = 10, mode: str = "learned", model=Non
     qtext = encode([query])[0]
     pool = min(n, max(4 * int(k), 50))
     lists: dict[str, list[tuple[str, float]]] = {}
-    qclip = None
+    qclip, spans = None, {}
     if lib.clip is not None or mode == "clip" or clip is not None:
         qclip = lib.load_clip(clip).texts([query])[0]
     if mode in ("learned", "hybrid"):
         if mode == "hybrid" and lib.learned is None and model is None:
             raise ConfigError(f"library {lib.root} was built without a learned model; use --mode caption")
         rmodel = lib.load_model(model)
-        lists["learned"] = _vector_hits(table, rmodel.embed_text_vectors(qtext[None])[0], "vec_learned", pool)
+        qlearned = rmodel.embed_text_vectors(qtext[None])[0]
+        lists["learned"] = _vector_hits(table, qlearned, "vec_learned", pool)
+        spans = _best_moments(lib, qlearned)
+        if spans:  # a video ranks by its best moment (a sentence names one event of a long video)
+            lists["moment"] = sorted(((v, r["score"]) for v, r in spans.items()), key=lambda kv: -kv[1])
     elif model is not None:
         lib.load_model(model)  # still refuse a model the library was not built with
     if mode in ("caption", "hybrid"):
@@ -464,9 +501,11 @@ def search(query: str, library, *, k: int = 10, mode: str = "learned", model=Non
             if has_tr:
                 lists["transcript"] = [h for h in _vector_hits(table, qtext, "vec_transcript", pool) if h[1] != 0.0]
             lists["bm25"] = _fts_hits(table, query, pool)
-    shot_lists, moments = _shot_signals(lib, qtext, query, max(pool, 20 * int(k)), qclip)
+    shot_lists, moments = _shot_signals(lib, qtext, query, max(pool, 20 * int(k)), qclip, spans)
     lists.update(shot_lists)
-    if mode in ("learned", "clip") and list(lists) == [mode]:
+    if mode == "learned" and "moment" in lists and not shot_lists:
+        ranked = lists["moment"]  # a library with moments: a video scores its best moment
+    elif mode in ("learned", "clip") and list(lists) == [mode]:
         ranked = lists[mode]
     else:
         ranked = _fuse(lists)
