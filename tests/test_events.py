@@ -354,6 +354,14 @@ def test_moments_rank_each_events_own_video(tmp_path, capsys):
         chance += list((iou >= 0.5 - 1e-9).mean(0))
     assert result.metrics["chance R@1@0.5"] == pytest.approx(np.mean(chance), abs=1e-4)
     assert 0 <= result.metrics["R@1@0.7"] <= result.metrics["R@1@0.5"] <= result.metrics["R@5@0.5"] <= 1
+    # paragraph retrieval: a paragraph scores a video by its sentences' mean best-moment cosine
+    para = np.zeros((2, 2))
+    for i, p in enumerate(gt):
+        q = rmodel.embed_text([e.sentence for e in gt[p].events])
+        for j, v in enumerate(gt):
+            para[i, j] = (q @ moment_vectors(world / "videos" / f"{v}.mp4", rmodel, window=3.0)[1].T).max(1).mean()
+    ranks = (para > np.diag(para)[:, None]).sum(1) + 1  # no ties with real scores
+    assert result.paragraph["p2v"]["R@1"] == pytest.approx(100 * np.mean(ranks == 1))
     with pytest.raises(ConfigError, match="window=5"):  # a library's moments are the default windows
         api.evaluate_moments(world / "events.json", world / "videos", model=rmodel, window=3.0, library=tmp_path / "l")
     corpus = api.evaluate_moments(world / "events.json", world / "videos", model=rmodel, library=tmp_path / "lib")

@@ -826,6 +826,7 @@ class MomentEvaluation(Result):
     window: float
     moments_per_video: float
     metrics: dict  # R@1@0.5, R@1@0.7, R@5@0.5, R@5@0.7, mIoU, chance R@1@0.5/0.7 (+ corpus R@1@0.5/0.7, video R@1)
+    paragraph: dict  # "p2v" / "v2p": R@1, R@5, R@10 (%), MdR, MnR, n -- among the scored videos
     model: str
     failed: list[dict] = field(default_factory=list)  # {"video", "error"}
 
@@ -842,6 +843,10 @@ class MomentEvaluation(Result):
                 f"| {100 * m['R@1@0.5']:.1f} | {100 * m['R@1@0.7']:.1f} | {100 * m['R@5@0.5']:.1f} "
                 f"| {100 * m['R@5@0.7']:.1f} | {m['mIoU']:.3f} | {100 * m['chance R@1@0.5']:.1f} "
                 f"| {100 * m['chance R@1@0.7']:.1f} |"
+                + f"\nparagraph->video among {self.videos}: R@1 {self.paragraph['p2v']['R@1']:.1f}, R@5 "
+                  f"{self.paragraph['p2v']['R@5']:.1f}, median rank {self.paragraph['p2v']['MdR']:g}; video->paragraph "
+                  f"R@1 {self.paragraph['v2p']['R@1']:.1f}, R@5 {self.paragraph['v2p']['R@5']:.1f} "
+                  f"(chance R@1 {100 / max(self.videos, 1):.1f})"
                 + (f"\nacross the library: the top hit is the event's video {100 * m['corpus video R@1']:.1f} %, "
                    f"with its moment at tIoU 0.5 {100 * m['corpus R@1@0.5']:.1f} %, at 0.7 "
                    f"{100 * m['corpus R@1@0.7']:.1f} %" if "corpus R@1@0.5" in m else ""))

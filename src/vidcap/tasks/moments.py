@@ -8,8 +8,11 @@ by the video side (:func:`moment_vectors`). A sentence ranks the moments by cosi
 text embedding. :func:`evaluate_moments` scores that as moment retrieval on annotated
 multi-event videos: each event's sentence is a query in its own video, R@1/R@5 at tIoU
 0.5 and 0.7 (:func:`vidcap.metrics.temporal.moment_recall`), beside the chance of a
-moment drawn at random from the same candidates; with a library, also across the whole
-corpus: `vidcap search` must put the right video first with the right moment.
+moment drawn at random from the same candidates. Paragraph retrieval: a video's
+paragraph (its events' sentences) scores a video by the mean over its sentences of the
+best moment's cosine; R@1/5/10 and median rank, paragraph->video and video->paragraph.
+With a library, also across the whole corpus: `vidcap search` must put the right video
+first with the right moment.
 """
 from __future__ import annotations
 
@@ -129,6 +132,7 @@ def evaluate_moments(annotations, videos, *, model=None, window: float = WINDOW,
     if not names:
         raise DataError(f"{annotations}: holds no annotated videos")
     ranked, truth, chance, failed, counts = [], [], {0.5: [], 0.7: []}, [], []
+    vectors, sentences = {}, {}  # per scored video: its moments' vectors, its sentences' text vectors
     report(progress, "moments", 0, len(names))
     for done, name in enumerate(names, start=1):
         try:
@@ -140,7 +144,8 @@ def evaluate_moments(annotations, videos, *, model=None, window: float = WINDOW,
             report(progress, "moments", done, len(names), info={"failed": len(failed)})
             continue
         events = gt[name].events
-        scores = rmodel.embed_text([e.sentence for e in events]) @ vecs.T  # (E, P)
+        vectors[name], sentences[name] = vecs, rmodel.embed_text([e.sentence for e in events])
+        scores = sentences[name] @ vecs.T  # (E, P)
         iou = tiou_matrix(moments, [(e.start, e.end) for e in events])  # (P, E)
         for i, e in enumerate(events):
             ranked.append([moments[j] for j in np.argsort(-scores[i], kind="stable")[:5]])
@@ -151,10 +156,16 @@ def evaluate_moments(annotations, videos, *, model=None, window: float = WINDOW,
         report(progress, "moments", done, len(names), info={"failed": len(failed)})
     if not ranked:
         raise DataError(f"none of the {len(names)} annotated videos could be scored: {failed[0]['error']}")
+    from vidcap.metrics.retrieval import retrieval_metrics
+
+    order = list(vectors)
+    para = np.array([[float((sentences[p] @ vectors[v].T).max(1).mean()) for v in order] for p in order])
+    paragraph = retrieval_metrics(para, np.arange(len(order)))
+    paragraph = {"p2v": paragraph["t2v"], "v2p": paragraph["v2t"]}
     metrics = {**moment_recall(ranked, truth, k=1), **moment_recall(ranked, truth, k=5)}
     metrics.update({f"chance R@1@{t:g}": float(np.mean(v)) for t, v in chance.items()})
     if library is not None:
         metrics.update(_corpus_recall(library, gt, [n for n in names if n not in {f["video"] for f in failed}],
                                       Path(videos), rmodel, window))
     return MomentEvaluation(str(annotations), len(counts), len(truth), float(window), float(np.mean(counts)),
-                            {k: round(v, 4) for k, v in metrics.items()}, rmodel.path, failed)
+                            {k: round(v, 4) for k, v in metrics.items()}, paragraph, rmodel.path, failed)
