@@ -405,3 +405,4 @@ def test_a_library_answers_with_the_moment(tmp_path):
     assert {r["video"] for r in Library(lib).moments().to_arrow().to_pylist()} == {ids[videos[1].stem]}
     with pytest.raises(ConfigError, match="learned retrieval model"):
         api.index(videos, tmp_path / "lib2", model="none", caption_model="none", moments=True)
+    assert not (tmp_path / "lib2").exists()  # refused before anything is written

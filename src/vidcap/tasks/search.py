@@ -156,6 +156,8 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
     if lib.meta is not None and lib.meta.get("text_model") != MODEL_NAME:
         raise ModelError(f"library {lib.root} was built with text encoder {lib.meta.get('text_model')!r}, "
                          f"this vidcap uses {MODEL_NAME!r}; build a new library")
+    if moments and rmodel is None:
+        raise ConfigError("moments need the learned retrieval model (--model, not 'none')")
     if rmodel is not None:
         backbone, num_frames = rmodel.backbone, rmodel.num_frames
     else:
@@ -183,8 +185,6 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
             raise ModelError(f"library {lib.root} was just created by another run with CLIP model "
                              f"{(stored.get('clip') or {}).get('model')}; index into it with that one")
 
-    if moments and rmodel is None:
-        raise ConfigError("moments need the learned retrieval model (--model, not 'none')")
     tagger = None
     if tags:
         from vidcap.tasks.tags import load_tagger
@@ -423,13 +423,14 @@ def _shot_signals(lib: Library, qvec, query: str, pool: int, qclip=None,
     return lists, moments
 
 
-def _best_moments(lib: Library, qlearned) -> dict[str, dict]:
-    """Each video's candidate moment (``index(moments=True)``) closest to the query's learned vector."""
+def _best_moments(lib: Library, qlearned, limit: int) -> dict[str, dict]:
+    """The videos of the ``limit`` candidate moments (``index(moments=True)``) closest to the query's
+    learned vector, each with its best moment."""
     table = lib.moments()
     if table is None or table.count_rows() == 0:
         return {}
     rows = (table.search(np.asarray(qlearned, dtype=np.float32), vector_column_name="vec_learned")
-            .distance_type("dot").limit(table.count_rows()).select(["video", "start", "end", "_distance"]).to_list())
+            .distance_type("dot").limit(limit).select(["video", "start", "end", "_distance"]).to_list())
     return _best_shots([r | {"score": 1.0 - float(r["_distance"])} for r in rows])[1]
 
 
@@ -482,7 +483,7 @@ def search(query: str, library, *, k: int = 10, mode: str = "learned", model=Non
         rmodel = lib.load_model(model)
         qlearned = rmodel.embed_text_vectors(qtext[None])[0]
         lists["learned"] = _vector_hits(table, qlearned, "vec_learned", pool)
-        spans = _best_moments(lib, qlearned)
+        spans = _best_moments(lib, qlearned, 32 * max(pool, 20 * int(k)))  # ~16 moments a video
         if spans:  # a video ranks by its best moment (a sentence names one event of a long video)
             lists["moment"] = sorted(((v, r["score"]) for v, r in spans.items()), key=lambda kv: -kv[1])
     elif model is not None:
