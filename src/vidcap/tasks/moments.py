@@ -81,7 +81,7 @@ def moment_vectors(video, rmodel, *, window: float = WINDOW) -> tuple[list[tuple
     return moments, rmodel.embed_videos(np.stack(stacked), np.stack(masks))
 
 
-def _corpus_recall(library, gt: dict, names: list[str], folder: Path, rmodel, window: float) -> dict[str, float]:
+def _corpus_recall(library, gt: dict, names: list[str], folder: Path, rmodel) -> dict[str, float]:
     """Every event sentence searched over the library of all ``names``: the fraction whose top hit is
     its video with a moment at tIoU >= 0.5 / 0.7, and whose top hit is its video."""
     from vidcap.metrics.temporal import tiou
@@ -118,6 +118,7 @@ def evaluate_moments(annotations, videos, *, model=None, window: float = WINDOW,
     folder to index the videos into (with moments, without captions, transcripts or tags; once)
     and search each sentence across all of them: ``corpus R@1@t``, the top hit is the event's
     video and its moment reaches tIoU ``t``."""
+    from vidcap.metrics.retrieval import retrieval_metrics
     from vidcap.metrics.temporal import moment_recall, tiou_matrix
     from vidcap.tasks.dense import find_annotated, load_events
     from vidcap.tasks.retrieval import DEFAULT_MODEL, RetrievalModel
@@ -156,8 +157,6 @@ def evaluate_moments(annotations, videos, *, model=None, window: float = WINDOW,
         report(progress, "moments", done, len(names), info={"failed": len(failed)})
     if not ranked:
         raise DataError(f"none of the {len(names)} annotated videos could be scored: {failed[0]['error']}")
-    from vidcap.metrics.retrieval import retrieval_metrics
-
     order = list(vectors)
     para = np.array([[float((sentences[p] @ vectors[v].T).max(1).mean()) for v in order] for p in order])
     paragraph = retrieval_metrics(para, np.arange(len(order)))
@@ -166,6 +165,6 @@ def evaluate_moments(annotations, videos, *, model=None, window: float = WINDOW,
     metrics.update({f"chance R@1@{t:g}": float(np.mean(v)) for t, v in chance.items()})
     if library is not None:
         metrics.update(_corpus_recall(library, gt, [n for n in names if n not in {f["video"] for f in failed}],
-                                      Path(videos), rmodel, window))
+                                      Path(videos), rmodel))
     return MomentEvaluation(str(annotations), len(counts), len(truth), float(window), float(np.mean(counts)),
                             {k: round(v, 4) for k, v in metrics.items()}, paragraph, rmodel.path, failed)
