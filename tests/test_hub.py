@@ -429,6 +429,16 @@ def test_clip_shot_vectors_search_a_library(clip_folder, tmp_path, monkeypatch, 
         assert (h.start, h.end) == pytest.approx(best[h.id][1:])
     mats = score_matrices(lib, ["two", "one"], [query])
     assert mats["clip"][0] == pytest.approx([best[ids["two"]][0], best[ids["one"]][0]], abs=1e-4)
+    # evaluation: every mode the library can answer -- here CLIP alone -- by the same scores
+    from vidcap.metrics.retrieval import retrieval_metrics
+
+    corpus = tmp_path / "corpus.json"
+    sentences = [("two", "an astronaut and a cup of coffee"), ("two", "coffee"), ("one", "a cat")]
+    corpus.write_text(json.dumps({"videos": [{"video_id": "two"}, {"video_id": "one"}],
+                                  "sentences": [{"video_id": v, "caption": c} for v, c in sentences]}))
+    ev = api.evaluate_retrieval(corpus, lib, splits={"test": ["two", "one"]})
+    clip_scores = score_matrices(lib, ["two", "one"], [c for _, c in sentences])["clip"]
+    assert list(ev.modes) == ["clip"] and ev.modes["clip"] == retrieval_metrics(clip_scores, np.array([0, 0, 1]))
 
     assert main(["search", query, "--library", str(lib), "--mode", "clip", "--k", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["id"] == order[0]
