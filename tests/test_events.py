@@ -262,15 +262,23 @@ def test_check_clip_count():
 
 
 # --------------------------------------------------------------------------- describe scored as dense captioning
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Two generated videos of two 4 s events each (events.json beside them); the tests only read it."""
+    from vidcap import api
+
+    out = tmp_path_factory.mktemp("events") / "ev"
+    api.synth(out, num_videos=2, events=(2, 2), seconds=4, seed=3, workers=1)
+    return out
+
+
 @pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs java")
-def test_describe_scored_as_dense_captions(tmp_path, capsys):
+def test_describe_scored_as_dense_captions(world, tmp_path, capsys):
     from vidcap import api
     from vidcap.cli import main
     from vidcap.tasks.dense import evaluate_describe
     from vidcap.tasks.subtitles import visual_captions
 
-    world = tmp_path / "ev"
-    api.synth(world, num_videos=2, events=(2, 2), seconds=4, seed=3, workers=1)
     anns = json.loads((world / "events.json").read_text())
     anns["v_missing"] = {"duration": 5.0, "timestamps": [[0, 5]], "sentences": ["a cat sits"]}
     path = write(tmp_path, anns)
@@ -313,7 +321,7 @@ def test_moment_proposals_by_hand():
         proposals(10, 0)
 
 
-def test_moments_rank_each_events_own_video(tmp_path, capsys):
+def test_moments_rank_each_events_own_video(world, tmp_path, capsys):
     from vidcap import api
     from vidcap.cli import main
     from vidcap.features import get_engine
@@ -322,8 +330,6 @@ def test_moments_rank_each_events_own_video(tmp_path, capsys):
     from vidcap.tasks.moments import moment_vectors, proposals
     from vidcap.tasks.retrieval import DEFAULT_MODEL, RetrievalModel
 
-    world = tmp_path / "ev"
-    api.synth(world, num_videos=2, events=(2, 2), seconds=4, seed=3, workers=1)
     rmodel = RetrievalModel.load(DEFAULT_MODEL)
     gt = load_activitynet_captions(world / "events.json")
     name = next(iter(gt))
@@ -374,14 +380,12 @@ def test_moments_rank_each_events_own_video(tmp_path, capsys):
     assert (out["videos"], out["queries"]) == (1, 2) and set(out["metrics"]) == set(result.metrics)
 
 
-def test_a_library_answers_with_the_moment(tmp_path):
+def test_a_library_answers_with_the_moment(world, tmp_path):
     from vidcap import api
     from vidcap.tasks.library import Library
     from vidcap.tasks.moments import moment_vectors
     from vidcap.tasks.retrieval import DEFAULT_MODEL, RetrievalModel
 
-    world = tmp_path / "ev"
-    api.synth(world, num_videos=2, events=(2, 2), seconds=4, seed=3, workers=1)
     videos = sorted((world / "videos").glob("*.mp4"))
     lib = tmp_path / "lib"
     api.index(videos, lib, caption_model="none", transcripts=False, tags=False, moments=True)

@@ -34,6 +34,18 @@ def load_events(path) -> dict:
     return load_youcook2(path) if isinstance(top, dict) and "database" in top else load_activitynet_captions(path)
 
 
+def annotated(annotations, videos, limit: int | None = None) -> tuple[dict, list[str]]:
+    """The events of an annotation file and the ids to score (the first ``limit``), once ``videos``
+    is known to be a folder."""
+    if not Path(videos).is_dir():
+        raise DataError(f"{videos}: is not a folder of videos")
+    gt = load_events(annotations)
+    names = list(gt)[: limit if limit is not None else None]
+    if not names:
+        raise DataError(f"{annotations}: holds no annotated videos")
+    return gt, names
+
+
 def find_annotated(folder: Path, name: str) -> Path:
     """The video of annotation id ``name`` in ``folder`` (any video extension)."""
     from vidcap.data.captions import _find_video
@@ -65,12 +77,7 @@ def evaluate_describe(annotations, videos, *, window: float = 5.0, proposals=PRO
     if not window > 0:
         raise ConfigError(f"window must be a positive number of seconds, got {window}")
     folder = Path(videos)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: is not a folder of videos")
-    gt = load_events(annotations)
-    names = list(gt)[: limit if limit is not None else None]
-    if not names:
-        raise DataError(f"{annotations}: holds no annotated videos")
+    gt, names = annotated(annotations, folder, limit)
     captioner = model if isinstance(model, Captioner) else Captioner.load(model)
     preds: dict[str, dict[str, list]] = {k: {} for k in kinds}
     failed: list[dict] = []

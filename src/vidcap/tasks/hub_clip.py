@@ -86,15 +86,10 @@ def load_encoder(ref: ModelRef) -> ClipEncoder:
 
 def shot_vectors(wanted: list[list[int]], frames: dict, encoder: ClipEncoder) -> np.ndarray:
     """``(S, D)``: each shot's keyframe vectors averaged and normalised again (zeros for a shot with none)."""
-    flat = [i for idx in wanted for i in idx]
-    vecs = encoder.images(np.stack([frames[i] for i in flat])) if flat else np.zeros((0, encoder.dim), np.float32)
-    out, at = np.zeros((len(wanted), encoder.dim), dtype=np.float32), 0
-    for s, idx in enumerate(wanted):
-        if idx:
-            mean = vecs[at:at + len(idx)].mean(axis=0)
-            out[s] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-            at += len(idx)
-    return out
+    from vidcap.tasks.tags import shot_means
+
+    means = shot_means(wanted, frames, encoder.images, encoder.dim)
+    return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
 
 
 class ClipZeroShot(nn.Module):

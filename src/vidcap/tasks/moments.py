@@ -120,18 +120,13 @@ def evaluate_moments(annotations, videos, *, model=None, window: float = WINDOW,
     video and its moment reaches tIoU ``t``."""
     from vidcap.metrics.retrieval import retrieval_metrics
     from vidcap.metrics.temporal import moment_recall, tiou_matrix
-    from vidcap.tasks.dense import find_annotated, load_events
+    from vidcap.tasks.dense import annotated, find_annotated
     from vidcap.tasks.retrieval import DEFAULT_MODEL, RetrievalModel
 
     rmodel = model if isinstance(model, RetrievalModel) else RetrievalModel.load(model or DEFAULT_MODEL)
-    if not Path(videos).is_dir():
-        raise DataError(f"{videos}: is not a folder of videos")
     if library is not None and window != WINDOW:
         raise ConfigError(f"a library's moments are {WINDOW:g} s windows; evaluate it with window={WINDOW:g}")
-    gt = load_events(annotations)
-    names = list(gt)[: limit if limit is not None else None]
-    if not names:
-        raise DataError(f"{annotations}: holds no annotated videos")
+    gt, names = annotated(annotations, videos, limit)
     ranked, truth, chance, failed, counts = [], [], {0.5: [], 0.7: []}, [], []
     vectors, sentences = {}, {}  # per scored video: its moments' vectors, its sentences' text vectors
     report(progress, "moments", 0, len(names))

@@ -581,25 +581,25 @@ def score_matrices(library, names: list[str], queries: list[str], *, model=None,
                 if vid in col:
                     bm[i, col[vid]] = s
         out["bm25"] = bm
-    tagged = lib.shot_rows(["video", "vec_tags"])
-    if tagged:
-        col = {r["id"]: j for j, r in enumerate(rows)}
-        tags = np.full((len(queries), len(rows)), -np.inf)
-        for r in tagged:
-            if r["video"] in col:
-                j = col[r["video"]]
-                tags[:, j] = np.maximum(tags[:, j], q @ np.asarray(r["vec_tags"], dtype=np.float32))
+    shots = lib.shots()
+    if shots is not None and shots.count_rows():
+        tags = _best_shot_scores(lib, rows, "vec_tags", q)
         out["tags"] = np.where(tags >= TAG_MATCH, tags, -np.inf)
     if lib.clip is not None:
-        qc = lib.load_clip(clip).texts(queries)  # (Q, D)
-        col = {r["id"]: j for j, r in enumerate(rows)}
-        best = np.full((len(queries), len(rows)), -np.inf)
-        for r in lib.shot_rows(["video", "vec_clip"]):
-            if r["video"] in col:
-                j = col[r["video"]]
-                best[:, j] = np.maximum(best[:, j], qc @ np.asarray(r["vec_clip"], dtype=np.float32))
-        out["clip"] = best
+        out["clip"] = _best_shot_scores(lib, rows, "vec_clip", lib.load_clip(clip).texts(queries))
     return out
+
+
+def _best_shot_scores(lib: Library, rows: list[dict], column: str, queries: np.ndarray) -> np.ndarray:
+    """``(Q, len(rows))``: each query vector's best dot product with the ``column`` vectors of a
+    video's shots (``-inf`` for a video without shots)."""
+    col = {r["id"]: j for j, r in enumerate(rows)}
+    best = np.full((len(queries), len(rows)), -np.inf)
+    for r in lib.shot_rows(["video", column]):
+        if r["video"] in col:
+            j = col[r["video"]]
+            best[:, j] = np.maximum(best[:, j], queries @ np.asarray(r[column], dtype=np.float32))
+    return best
 
 
 MODE_SIGNALS = {"learned": ("learned",), "caption": ("caption", "bm25"), "hybrid": ("learned", "caption", "bm25"),

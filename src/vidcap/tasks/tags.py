@@ -84,16 +84,22 @@ def decode_keyframes(path, shots: ShotList, keyframes: int) -> tuple[list[list[i
     return [[i for i in idx if i in frames] for idx in wanted], frames, times
 
 
-def shot_probs(wanted: list[list[int]], frames: dict, tagger: Tagger) -> np.ndarray:
-    """``(S, 1000)``: the mean class probabilities of each shot's keyframes."""
+def shot_means(wanted: list[list[int]], frames: dict, fn, dim: int) -> np.ndarray:
+    """``(S, dim)``: ``fn(frames (N, H, W, 3)) -> (N, dim)`` on every shot's keyframes at once, averaged
+    per shot (zeros for a shot with none)."""
     flat = [i for idx in wanted for i in idx]
-    probs = tagger.probs(np.stack([frames[i] for i in flat])) if flat else np.zeros((0, 1000), np.float32)
-    out, at = np.zeros((len(wanted), len(tagger.classes)), dtype=np.float32), 0
+    values = fn(np.stack([frames[i] for i in flat])) if flat else np.zeros((0, dim), np.float32)
+    out, at = np.zeros((len(wanted), dim), dtype=np.float32), 0
     for s, idx in enumerate(wanted):
         if idx:
-            out[s] = probs[at:at + len(idx)].mean(axis=0)
+            out[s] = values[at:at + len(idx)].mean(axis=0)
             at += len(idx)
     return out
+
+
+def shot_probs(wanted: list[list[int]], frames: dict, tagger: Tagger) -> np.ndarray:
+    """``(S, 1000)``: the mean class probabilities of each shot's keyframes."""
+    return shot_means(wanted, frames, tagger.probs, len(tagger.classes))
 
 
 def video_tags(shots: ShotList, probs: np.ndarray, tagger: Tagger, times: list[list[float]], *,
