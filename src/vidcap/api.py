@@ -390,10 +390,11 @@ def subtitles(video, output=None, *, burn=None, model=None, language: str | None
 
 def describe(video, *, window: float = 5.0, shots: bool = True, model=None, speech: bool = True, speech_model=None,
              language: str | None = "en", beam_size: int | None = None, max_chars: int = 42, max_lines: int = 2,
-             min_duration: float = 1.0, max_duration: float = 7.0, output=None, engine: str = "local",
-             address: str | None = None, progress=None) -> results.Description:
+             min_duration: float = 1.0, max_duration: float = 7.0, output=None, boundaries=None,
+             engine: str = "local", address: str | None = None, progress=None) -> results.Description:
     """Timed visual captions (one per shot longer than ``window``, else per window; ``shots=False``:
-    per window) merged with the speech; ``model``: as for :func:`caption`.
+    per window; ``boundaries``: a learned boundary model's run, one per predicted event) merged with
+    the speech; ``model``: as for :func:`caption`.
     ``engine="ray"``: every video of ``video`` on a Ray cluster, each into ``output/<name>.json``; returns a list then."""
     from vidcap.scale.ray import uses_ray
     from vidcap.tasks.caption import Captioner
@@ -404,25 +405,38 @@ def describe(video, *, window: float = 5.0, shots: bool = True, model=None, spee
 
         options = {"window": window, "shots": shots, "model": model, "speech": speech, "speech_model": speech_model,
                    "language": language, "beam_size": beam_size, "max_chars": max_chars, "max_lines": max_lines,
-                   "min_duration": min_duration, "max_duration": max_duration}
+                   "min_duration": min_duration, "max_duration": max_duration, "boundaries": boundaries}
         return per_video("describe", video, output, options, suffix=".json", address=address, progress=progress)
 
     loaded = model if isinstance(model, Captioner) else None
     return run(video, window=window, shots=shots, model=None if loaded else model, captioner=loaded, speech=speech,
                speech_model=speech_model, language=language,
                beam_size=beam_size, max_chars=max_chars, max_lines=max_lines, min_duration=min_duration,
-               max_duration=max_duration, output=output, progress=progress)
+               max_duration=max_duration, output=output, boundaries=boundaries, progress=progress)
 
 
-def evaluate_describe(annotations, videos, *, window: float = 5.0, proposals=("shots", "windows"), model=None,
-                      beam_size: int | None = None, limit: int | None = None,
+def train_boundaries(annotations, videos, out_dir, *, features=None, resume: bool = False, progress=None,
+                     stop_after: int | None = None, **options) -> results.TrainResult:
+    """Train the event-boundary head (learned pieces for :func:`describe`) on annotated multi-event
+    videos; ``features``: the feature store (default ``out_dir/features``); ``options``:
+    :class:`vidcap.config.BoundaryTrainConfig` fields."""
+    from vidcap.train.boundaries import train_boundaries as run
+
+    return run(annotations, videos, out_dir, features=features, resume=resume, progress=progress,
+               stop_after=stop_after, **options)
+
+
+def evaluate_describe(annotations, videos, *, window: float = 5.0, proposals=None, model=None,
+                      beam_size: int | None = None, limit: int | None = None, boundaries=None,
                       progress=None) -> results.DenseCaptionEvaluation:
     """:func:`describe`'s timed captions scored as dense captioning (ActivityNet Captions protocol:
     METEOR at tIoU 0.3/0.5/0.7/0.9, proposal recall) against an ActivityNet Captions or YouCook2 file,
-    for shot-based and fixed-window pieces."""
+    for shot-based and fixed-window pieces, and learned ones with a ``boundaries`` model (default:
+    all of these)."""
     from vidcap.tasks.dense import evaluate_describe as run
 
     return run(annotations, videos, window=window, proposals=proposals, model=model, beam_size=beam_size,
+               boundaries=boundaries,
                limit=limit, progress=progress)
 
 
@@ -434,6 +448,25 @@ def evaluate_moments(annotations, videos, *, model=None, window: float = 5.0, li
     from vidcap.tasks.moments import evaluate_moments as run
 
     return run(annotations, videos, model=model, window=window, limit=limit, library=library, progress=progress)
+
+
+def train_coot(annotations, videos, out_dir, *, features=None, resume: bool = False, progress=None,
+               stop_after: int | None = None, **options) -> results.TrainResult:
+    """Train COOT (clip/sentence and video/paragraph alignment, cycle consistency) on annotated
+    multi-event videos; ``features``: the feature store (default ``out_dir/features``);
+    ``options``: :class:`vidcap.config.CootTrainConfig` fields."""
+    from vidcap.train.coot import train_coot as run
+
+    return run(annotations, videos, out_dir, features=features, resume=resume, progress=progress,
+               stop_after=stop_after, **options)
+
+
+def evaluate_coot(annotations, videos, *, model, subset: str | None = None, limit: int | None = None, cache=None,
+                  progress=None) -> results.CootEvaluation:
+    """COOT retrieval at both levels: paragraph<->video and sentence<->clip R@1/5/10 and median rank."""
+    from vidcap.tasks.coot import evaluate_coot as run
+
+    return run(annotations, videos, model=model, subset=subset, limit=limit, cache=cache, progress=progress)
 
 
 # --------------------------------------------------------------------------- shots, object tags, on-screen text

@@ -223,6 +223,64 @@ class RetrievalTrainConfig(Config):
 
 
 @dataclass
+class CootTrainConfig(Config):
+    """COOT: clip/sentence and video/paragraph alignment with cross-modal cycle consistency."""
+
+    epochs: int = option(30, "passes over the training videos")
+    batch_size: int = option(64, "videos per step (the step's other videos and events are the negatives)")
+    lr: float = option(1e-3, "peak AdamW learning rate (one-cycle schedule)")
+    weight_decay: float = option(0.05, "AdamW weight decay")
+    seed: int = option(0, "random seed")
+    backbone: str = option("mobilenet_v2", "frame feature backbone (features at 4 frames a second)")
+    hidden: int = option(256, "transformer width")
+    embed_dim: int = option(256, "size of the joint embedding")
+    layers: int = option(1, "transformer layers per encoder")
+    clip_frames: int = option(16, "frames per event clip")
+    video_frames: int = option(48, "frames of the whole video (the global context)")
+    max_clips: int = option(16, "most events a video may have")
+    context: bool = option(True, "the contextual transformer (false: attention pooling over clips)")
+    cycle_weight: float = option(0.01, "weight of the cross-modal cycle-consistency loss (0: off)")
+    dropout: float = option(0.1, "dropout")
+    val_fraction: float = option(0.1, "share of videos held out for validation when the file has no subsets")
+    patience: int = option(0, "stop after this many epochs without a better validation recall (0: never)")
+
+    def __post_init__(self):
+        self._positive("epochs", "batch_size", "hidden", "embed_dim", "layers", "clip_frames", "video_frames",
+                       "max_clips")
+        if self.batch_size < 2:
+            raise ConfigError("batch_size must be at least 2 (contrastive training needs negatives)")
+        if not self.lr > 0:
+            raise ConfigError(f"lr={self.lr} must be positive")
+        if not self.cycle_weight >= 0:
+            raise ConfigError(f"cycle_weight={self.cycle_weight} must be 0 or more")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"val_fraction={self.val_fraction} must be in [0, 1)")
+
+
+@dataclass
+class BoundaryTrainConfig(Config):
+    """The event-boundary head: a temporal CNN over frame features at 4 frames a second."""
+
+    epochs: int = option(40, "passes over the training videos")
+    batch_size: int = option(16, "videos per step")
+    lr: float = option(1e-3, "AdamW learning rate")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    seed: int = option(0, "random seed")
+    backbone: str = option("mobilenet_v2", "frame feature backbone (features at 4 frames a second)")
+    hidden: int = option(128, "convolution width")
+    dropout: float = option(0.1, "dropout")
+    val_fraction: float = option(0.1, "share of videos held out for validation when the file has no subsets")
+    patience: int = option(0, "stop after this many epochs without a better validation F1 (0: never)")
+
+    def __post_init__(self):
+        self._positive("epochs", "batch_size", "hidden")
+        if not self.lr > 0:
+            raise ConfigError(f"lr={self.lr} must be positive")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"val_fraction={self.val_fraction} must be in [0, 1)")
+
+
+@dataclass
 class EmotionTrainConfig(Config):
     """The seed's 6-class FER2013 network, trained as the seed does (Adam 0.003, batch 128, augmentation)."""
 

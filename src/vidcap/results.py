@@ -66,6 +66,16 @@ def _round(x, digits: int = 4):
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else round(float(x), digits)
 
 
+class VideoFailures:
+    """For results whose ``failed`` lists ``{"video"/"path", "error"}`` records: the errors alone."""
+
+    failed: list[dict]
+
+    @property
+    def failures(self) -> list[str]:
+        return [f["error"] for f in self.failed]
+
+
 @dataclass
 class Failure(Result):
     """An input that could not be processed, among many that were."""
@@ -700,17 +710,13 @@ class SearchResult(Result):
 
 
 @dataclass
-class IndexSummary(Result):
+class IndexSummary(VideoFailures, Result):
     library: str
     added: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
     total: int = 0
     seconds: float = 0.0
-
-    @property
-    def failures(self) -> list[str]:
-        return [f["error"] for f in self.failed]
 
     def to_dict(self) -> dict:
         return {"library": self.library, "added": len(self.added), "skipped": len(self.skipped),
@@ -786,9 +792,10 @@ class RetrievalEvaluation(Result):
 
 
 @dataclass
-class DenseCaptionEvaluation(Result):
+class DenseCaptionEvaluation(VideoFailures, Result):
     """``vidcap describe`` scored as dense captioning (ActivityNet Captions protocol), per kind of
-    proposals: ``shots`` (a piece per long shot, windows elsewhere) and ``windows`` (fixed windows)."""
+    proposals: ``shots`` (a piece per long shot, windows elsewhere), ``windows`` (fixed windows) and
+    ``learned`` (a piece per event of a learned boundary model)."""
 
     annotations: str
     videos: int
@@ -799,10 +806,6 @@ class DenseCaptionEvaluation(Result):
 
     TABLE = ("| proposals | pieces | METEOR@0.3 | @0.5 | @0.7 | @0.9 | METEOR | recall@0.5 | recall | precision |\n"
              "|---|---|---|---|---|---|---|---|---|---|")
-
-    @property
-    def failures(self) -> list[str]:
-        return [f["error"] for f in self.failed]
 
     def render(self) -> str:
         rows = [f"{self.videos} videos, {self.events} events ({self.annotations}); window {self.window:g} s",
@@ -816,7 +819,7 @@ class DenseCaptionEvaluation(Result):
 
 
 @dataclass
-class MomentEvaluation(Result):
+class MomentEvaluation(VideoFailures, Result):
     """Moment retrieval (each event's sentence ranks its own video's candidate moments): R@1/R@5 at
     tIoU 0.5 and 0.7, the top moment's mean tIoU, and the chance of a random candidate."""
 
@@ -829,10 +832,6 @@ class MomentEvaluation(Result):
     paragraph: dict  # "p2v" / "v2p": R@1, R@5, R@10 (%), MdR, MnR, n -- among the scored videos
     model: str
     failed: list[dict] = field(default_factory=list)  # {"video", "error"}
-
-    @property
-    def failures(self) -> list[str]:
-        return [f["error"] for f in self.failed]
 
     def render(self) -> str:
         m = self.metrics
@@ -850,6 +849,34 @@ class MomentEvaluation(Result):
                 + (f"\nacross the library: the top hit is the event's video {100 * m['corpus video R@1']:.1f} %, "
                    f"with its moment at tIoU 0.5 {100 * m['corpus R@1@0.5']:.1f} %, at 0.7 "
                    f"{100 * m['corpus R@1@0.7']:.1f} %" if "corpus R@1@0.5" in m else ""))
+
+
+@dataclass
+class CootEvaluation(VideoFailures, Result):
+    """COOT retrieval at both levels: paragraph<->video among the videos, sentence<->clip among all
+    their events (clips: the annotated segments)."""
+
+    annotations: str
+    videos: int
+    events: int
+    metrics: dict  # "p2v", "v2p", "p2v_clips", "v2p_clips", "s2c", "c2s": R@1, R@5, R@10 (%), MdR, MnR, n
+    chance: dict  # chance R@1 (%): "videos" (1/V), "events" (1/N)
+    model: str
+    failed: list[dict] = field(default_factory=list)  # {"video", "error"}
+
+    def render(self) -> str:
+        rows = [("paragraph->video", "p2v", self.videos, "videos"), ("video->paragraph", "v2p", self.videos, "videos"),
+                ("paragraph->video by clips", "p2v_clips", self.videos, "videos"),
+                ("video->paragraph by clips", "v2p_clips", self.videos, "videos"),
+                ("sentence->clip", "s2c", self.events, "events"), ("clip->sentence", "c2s", self.events, "events")]
+        lines = [f"{self.videos} videos, {self.events} events ({self.annotations}); model {self.model}; "
+                 "'by clips': a paragraph's sentences' best clips in the video, averaged",
+                 "| direction | gallery | R@1 | R@5 | R@10 | median rank | chance R@1 |", "|---|---|---|---|---|---|---|"]
+        for label, key, n, kind in rows:
+            m = self.metrics[key]
+            lines.append(f"| {label} | {n} | {m['R@1']:.1f} | {m['R@5']:.1f} | {m['R@10']:.1f} | {m['MdR']:g} "
+                         f"| {self.chance[kind]:.2f} |")
+        return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- speech and descriptions

@@ -1,9 +1,10 @@
-"""`vidcap index`, `vidcap library ls|rm`, `vidcap search`, `vidcap train retrieval`, `vidcap evaluate retrieval|moments`."""
+"""`vidcap index`, `vidcap library ls|rm`, `vidcap search`, `vidcap train retrieval|coot`,
+`vidcap evaluate retrieval|moments|coot`."""
 from __future__ import annotations
 
 from vidcap import api
 from vidcap.cli.common import FMT, Bars, add_config, add_engine, add_nproc, add_quiet, arg, default_of, given, show
-from vidcap.config import RetrievalTrainConfig
+from vidcap.config import CootTrainConfig, RetrievalTrainConfig
 
 INDEX_EXAMPLES = """examples:
   vidcap index videos/ --library lib --model runs/retrieval
@@ -75,6 +76,21 @@ candidate. --library L also indexes the videos into L (once) and searches every
 sentence across all of them: how often the top hit is the right video with the right
 moment.
 """
+
+COOT_EXAMPLES = """examples:
+  vidcap synth ev-train --num-videos 300 --events 2..6 --seed 31    # multi-event videos + youcook2.json
+  vidcap train coot --annotations ev-train/youcook2.json --videos ev-train/videos --out-dir runs/coot
+  vidcap train coot ... --no-context --cycle-weight 0                # the ablation's variants
+  vidcap synth ev-test --num-videos 60 --events 2..6 --seed 32      # a world it never saw
+  vidcap evaluate coot --annotations ev-test/events.json --videos ev-test/videos --model runs/coot
+COOT (Ging et al. 2020): frames -> clip and words -> sentence transformers with attention
+pooling, a contextual transformer that lets each clip attend to the whole video, the same
+on the text side; trained to align clips with sentences and videos with paragraphs, plus a
+cross-modal cycle-consistency loss. Clips are the annotated events. Features: MobileNetV2
+at 4 frames a second, extracted into <out-dir>/features. Validation: the YouCook2 file's
+validation subset (training on training), else --val-fraction of the videos.
+"""
+
 
 
 def register(commands, train, evaluate) -> None:
@@ -175,11 +191,49 @@ def register(commands, train, evaluate) -> None:
     add_quiet(p)
     p.set_defaults(run=run_moments)
 
+    p = train.add_parser("coot", help="train COOT on annotated multi-event videos (paragraphs and moments)",
+                         epilog=COOT_EXAMPLES, formatter_class=FMT)
+    p.add_argument("--annotations", required=True, help="ActivityNet Captions or YouCook2 JSON of the events")
+    p.add_argument("--videos", required=True, help="folder holding the annotated videos, by their ids")
+    p.add_argument("--out-dir", "--out", dest="out_dir", required=True)
+    arg(p, api.train_coot, "features", help="feature store to read and fill (default <out-dir>/features; runs "
+                                            "may share one)")
+    add_config(p, CootTrainConfig)
+    p.add_argument("--resume", action="store_true", help="continue <out-dir>/last.pt with the run's options")
+    add_quiet(p)
+    p.set_defaults(run=run_train_coot)
+
+    p = evaluate.add_parser("coot", help="COOT retrieval: paragraph<->video and sentence<->clip",
+                            epilog=COOT_EXAMPLES, formatter_class=FMT)
+    p.add_argument("--annotations", required=True, help="ActivityNet Captions or YouCook2 JSON of the events")
+    p.add_argument("--videos", required=True, help="folder holding the annotated videos, by their ids")
+    p.add_argument("--model", required=True, help="COOT checkpoint or run folder")
+    arg(p, api.evaluate_coot, "subset", help="only this YouCook2 subset (training, validation, testing)")
+    arg(p, api.evaluate_coot, "limit", type=int, help="score only the first N annotated videos")
+    arg(p, api.evaluate_coot, "cache", help="feature store of the videos (default <videos>/features-4fps)")
+    add_quiet(p)
+    p.set_defaults(run=run_evaluate_coot)
+
 
 def run_moments(args) -> int:
     with Bars(args) as bars:
         result = api.evaluate_moments(args.annotations, args.videos, model=args.model, window=args.window,
                                       limit=args.limit, library=args.library, progress=bars)
+    return show(result, args)
+
+
+def run_train_coot(args) -> int:
+    with Bars(args) as bars:
+        result = api.train_coot(args.annotations, args.videos, args.out_dir, features=args.features,
+                                resume=args.resume, progress=bars,
+                                **given(args, CootTrainConfig))
+    return show(result, args)
+
+
+def run_evaluate_coot(args) -> int:
+    with Bars(args) as bars:
+        result = api.evaluate_coot(args.annotations, args.videos, model=args.model, subset=args.subset,
+                                   limit=args.limit, cache=args.cache, progress=bars)
     return show(result, args)
 
 

@@ -75,29 +75,43 @@ class TextEncoder:
         self.batch_size = int(batch_size)
         self._lock = threading.Lock()
 
-    def __call__(self, sentences, *, batch_size: int | None = None) -> np.ndarray:
+    def _batches(self, sentences, batch_size: int | None):
+        """``(indices, hidden (B, L, 384), attention_mask (B, L))`` per batch of ``sentences``, sorted by
+        length so each batch pads little (``indices``: the batch's rows in the input order)."""
         import torch
 
-        if isinstance(sentences, str):
-            sentences = [sentences]
-        sentences = list(sentences)
         for s in sentences:
             if not isinstance(s, str):
                 raise ConfigError(f"sentences must be strings, got {type(s).__name__}: {s!r}")
-        out = np.zeros((len(sentences), DIM), dtype=np.float32)
         bs = int(batch_size or self.batch_size)
-        # Sort by length so each batch pads little; write rows back in input order.
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         with self._lock, torch.inference_mode():
             for start in range(0, len(order), bs):
                 idx = order[start : start + bs]
                 batch = self.tokenizer([sentences[i] for i in idx], padding=True, truncation=True,
                                        max_length=MAX_TOKENS, return_tensors="pt").to(self.device)
-                hidden = self.model(**batch).last_hidden_state  # (B, L, 384)
-                m = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)  # (B, 384)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                out[idx] = pooled.float().cpu().numpy()
+                yield idx, self.model(**batch).last_hidden_state, batch["attention_mask"]
+
+    def __call__(self, sentences, *, batch_size: int | None = None) -> np.ndarray:
+        import torch
+
+        sentences = [sentences] if isinstance(sentences, str) else list(sentences)
+        out = np.zeros((len(sentences), DIM), dtype=np.float32)
+        for idx, hidden, mask in self._batches(sentences, batch_size):
+            m = mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)  # (B, 384)
+            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+        return out
+
+    def tokens(self, sentences, *, batch_size: int | None = None) -> list[np.ndarray]:
+        """Each sentence's token states ``(L_i, 384) float32`` (the encoder's last layer, [CLS] and
+        [SEP] included, padding removed): the word vectors of models that pool words themselves."""
+        sentences = [sentences] if isinstance(sentences, str) else list(sentences)
+        out: list[np.ndarray] = [np.zeros((0, DIM), np.float32)] * len(sentences)
+        for idx, hidden, mask in self._batches(sentences, batch_size):
+            hidden, lengths = hidden.float().cpu().numpy(), mask.sum(1).tolist()
+            for row, i in enumerate(idx):
+                out[i] = hidden[row, : lengths[row]].copy()
         return out
 
 
@@ -110,3 +124,8 @@ def get_text_encoder(device: str | None = None) -> TextEncoder:
 def encode(sentences, *, batch_size: int = 64) -> np.ndarray:
     """MiniLM embeddings ``(N, 384) float32``, L2-normalised, of a list of sentences."""
     return get_text_encoder()(sentences, batch_size=batch_size)
+
+
+def token_vectors(sentences, *, batch_size: int = 64) -> list[np.ndarray]:
+    """MiniLM token states ``(L_i, 384) float32`` of each sentence (see :meth:`TextEncoder.tokens`)."""
+    return get_text_encoder().tokens(sentences, batch_size=batch_size)

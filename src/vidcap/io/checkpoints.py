@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from vidcap.errors import ModelError
+from vidcap.errors import ModelError, VidcapError
 from vidcap.io.files import atomic_path, check_readable
 
 
@@ -91,3 +91,16 @@ def state_hash(state: dict, *, digest_size: int = 8) -> str:
         h.update(str(tuple(t.shape)).encode())
         h.update(t.float().numpy().tobytes() if t.is_floating_point() else t.numpy().tobytes())
     return h.hexdigest()
+
+
+def restore_model(make, ckpt: dict, path):
+    """``make(model_args)`` (an ``nn.Module``) with the checkpoint's ``model`` weights, in eval mode;
+    a :class:`ModelError` naming ``path`` when its configuration or weights do not fit."""
+    try:
+        model = make(ckpt["model_args"])
+        model.load_state_dict(ckpt["model"])
+    except (TypeError, VidcapError) as exc:
+        raise ModelError(f"checkpoint {path} has an invalid model configuration: {exc}") from exc
+    except RuntimeError as exc:
+        raise ModelError(f"weights in {path} do not fit its configuration: {str(exc).splitlines()[0]}") from exc
+    return model.eval()

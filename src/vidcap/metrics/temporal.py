@@ -179,3 +179,25 @@ def dense_caption_scores(preds: dict[str, list[tuple[float, float, str]]], gt: d
     out.update({name: s / len(ts) for name, s in sums.items()})
     out.update(proposal_recall({v: segs[v] for v in scored}, {v: g.segments for v, g in gt.items()}, ts))
     return out
+
+
+def boundary_f1(pred, truth, tolerance: float = 0.5) -> dict[str, float]:
+    """Event boundaries (seconds) found: each true boundary matches at most one predicted one
+    within ``tolerance`` seconds (nearest first). ``{"precision", "recall", "f1"}``; with no true
+    and no predicted boundary all three are 1."""
+    pred, truth = sorted(float(x) for x in pred), sorted(float(x) for x in truth)
+    if not tolerance >= 0:
+        raise ConfigError(f"tolerance={tolerance} must be 0 or more seconds")
+    if not pred and not truth:
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    pairs = sorted((abs(p - t), i, j) for i, p in enumerate(pred) for j, t in enumerate(truth)
+                   if abs(p - t) <= tolerance + 1e-9)
+    used_p, used_t = set(), set()
+    for _, i, j in pairs:
+        if i not in used_p and j not in used_t:
+            used_p.add(i)
+            used_t.add(j)
+    precision = len(used_p) / len(pred) if pred else 0.0
+    recall = len(used_t) / len(truth) if truth else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}

@@ -80,11 +80,13 @@ class TemporalEncoder(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.pool = AttentionPool(cfg.hidden)
 
+    def tokens(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # x (B, L, H), mask (B, L) -> (B, L, H), the sequence before pooling
+        return self.encoder(x + self.pos[:, :x.shape[1]], src_key_padding_mask=~mask)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # x (B, L, H), mask (B, L) -> (B, H)
-        L = x.shape[1]
-        h = self.encoder(x + self.pos[:, :L], src_key_padding_mask=~mask)  # (B, L, H)
-        return self.pool(h, mask)
+        return self.pool(self.tokens(x, mask), mask)
 
 
 class VideoTextModel(nn.Module):

@@ -458,6 +458,10 @@ class _PerVideo:
 
             model = options.get("model")
             options = {**{k: v for k, v in options.items() if k != "model"}, "captioner": Captioner.load(model)}
+            if options.get("boundaries") is not None:
+                from vidcap.tasks.boundaries import BoundaryModel
+
+                options["boundaries"] = BoundaryModel.load(options["boundaries"])
         self.options = options
 
     def one(self, item: dict):

@@ -266,6 +266,7 @@ def visual_captions(
     model=None,
     beam_size: int | None = None,
     batch_windows: int = 32,
+    boundaries=None,
     progress: Callback | None = None,
 ) -> list[Event]:
     """Caption ``video`` piece by piece; merge equal neighbours.
@@ -277,7 +278,9 @@ def visual_captions(
     model was trained (``num_frames`` evenly spaced, the seed's formula), run through
     its backbone and decoded. ``captioner`` is a :class:`vidcap.tasks.caption.Captioner`
     (default: ``Captioner.load(model)``, the bundled model when ``model`` is None).
-    Piece features are captioned in batches of ``batch_windows``.
+    Piece features are captioned in batches of ``batch_windows``. ``boundaries``: a learned
+    boundary model (:class:`vidcap.tasks.boundaries.BoundaryModel` or its run folder): one piece
+    per predicted event, in place of shots and windows.
     """
     from vidcap.features import get_engine
     from vidcap.io import short_side_size
@@ -293,7 +296,12 @@ def visual_captions(
     engine = get_engine(cap.backbone)
     info = probe(video)
     starts = None
-    if shots:
+    if boundaries is not None:
+        from vidcap.tasks.boundaries import BoundaryModel
+
+        bmodel = boundaries if isinstance(boundaries, BoundaryModel) else BoundaryModel.load(boundaries)
+        starts = [0.0, *(t for t in bmodel.boundaries(video) if t > 0)]
+    elif shots:
         from vidcap.features.shots import detect_shots
 
         starts = segment_starts(detect_shots(video, progress=progress).shots, window)
@@ -360,13 +368,15 @@ def describe(
     min_duration: float = 1.0,
     max_duration: float = 7.0,
     output=None,
+    boundaries=None,
     progress: Callback | None = None,
 ) -> Description:
     """Timed visual captions of ``video`` merged with its speech.
 
     The video is described piece by piece: one caption per shot where shots last at
     least ``window`` seconds, per ``window`` elsewhere (``shots=False``: per window
-    throughout; see :func:`visual_captions`). The timeline holds one ``visual`` event
+    throughout; ``boundaries``: a learned boundary model, one piece per predicted event; see
+    :func:`visual_captions`). The timeline holds one ``visual`` event
     per run of equal piece captions and one
     ``speech`` event per spoken segment. The cues (for SRT/VTT) are the speech
     subtitles plus each visual description in square brackets, shown from the start
@@ -383,7 +393,7 @@ def describe(
             raise ConfigError(f"cannot write the description to {output}: use .srt, .vtt or .json")
         check_output(output, video)
     visual = visual_captions(video, window=window, shots=shots, captioner=captioner, model=model,
-                             beam_size=beam_size, progress=progress)
+                             beam_size=beam_size, boundaries=boundaries, progress=progress)
     transcript, status, message = None, "off", "speech recognition was turned off"
     if speech:
         try:
