@@ -111,3 +111,16 @@ def test_precision_is_part_of_the_store_key(samples, tmp_path, capsys):
     expected = features_of(load_frames(video, engine, num_frames=3), engine).features
     assert np.array_equal(np.load(out / "carphone_pristine.npy"), expected)
     assert 0.95 < min_cosine(bf16, expected) < 0.99999
+
+
+def test_int8_weights_use_seven_bits_only_where_the_kernels_can_saturate():
+    import platform
+
+    from vidcap.runtime import int8_reduce_range
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the choice is about x86 kernels")
+    assert int8_reduce_range(frozenset({"avx2"})) is True  # AVX2 without VNNI: u8 x s8 pairs can saturate
+    assert int8_reduce_range(frozenset({"avx2", "avx512f"})) is True
+    assert int8_reduce_range(frozenset({"avx2", "avx512f", "avx512_vnni"})) is False
+    assert int8_reduce_range(frozenset({"avx2", "avx_vnni"})) is False

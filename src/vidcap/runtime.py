@@ -119,8 +119,20 @@ def cpu_features(flags: frozenset[str] | None = None) -> dict[str, bool]:
     return {name: all(f in flags for f in need) for name, need in CPU_FEATURES.items()}
 
 
+def int8_reduce_range(flags: frozenset[str] | None = None) -> bool:
+    """Whether int8 weights should use 7 bits here: on x86 CPUs without VNNI, ONNX Runtime's
+    uint8 x int8 kernels can saturate their 16-bit intermediate sums (its quantization guide
+    says to quantize with ``reduce_range`` there); VNNI (and non-x86 CPUs) need no such care."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return False
+    features = cpu_features(flags)
+    return not (features["AVX-512 VNNI"] or features["AVX-VNNI"] or features["AMX"])
+
+
 def quantize_onnx(source: Path, name: str, calibration: Callable, *, input_name: str,
-                  op_types: tuple[str, ...] | None = None) -> Path:
+                  op_types: tuple[str, ...] | None = None, reduce_range: bool = False) -> Path:
     """``cache_dir()/onnx/<name>.onnx``: ``source`` quantized to int8 the first time.
 
     Static quantization (ONNX Runtime's QDQ format: int8 weights per output channel,
@@ -128,8 +140,9 @@ def quantize_onnx(source: Path, name: str, calibration: Callable, *, input_name:
     input batches -- through the fp32 model), so convolutions and matrix products run
     as int8 kernels (VNNI where the CPU has it). ``op_types``: only these operators
     (default: every one ONNX Runtime can quantize; on VGG16, convolutions alone kept
-    *less* of fp32's accuracy: cosine 0.998 instead of 0.999). ``name`` must carry the
-    source's weights hash. Written to a temporary file and renamed.
+    *less* of fp32's accuracy: cosine 0.998 instead of 0.999). ``reduce_range``: 7-bit weights
+    (:func:`int8_reduce_range`). ``name`` must carry the source's weights hash and the
+    ``reduce_range`` choice. Written to a temporary file and renamed.
     """
     path = cache_dir() / "onnx" / f"{name}.onnx"
     if path.is_file():
@@ -159,7 +172,8 @@ def quantize_onnx(source: Path, name: str, calibration: Callable, *, input_name:
             quant_pre_process(str(source), str(prepared))  # shape inference + graph clean-up first
             quantize_static(str(prepared), str(tmp), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            op_types_to_quantize=list(op_types) if op_types else None)
+                            op_types_to_quantize=list(op_types) if op_types else None,
+                            reduce_range=reduce_range)
     return path
 
 

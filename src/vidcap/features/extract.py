@@ -23,7 +23,8 @@ from vidcap.features.backbones import (
 )
 from vidcap.io import center_crop, sample_frames
 from vidcap.results import Features
-from vidcap.runtime import cpu_flags, cuda_available, device, export_onnx, onnx_session, quantize_onnx
+from vidcap.runtime import (cpu_flags, cuda_available, device, export_onnx, int8_reduce_range, onnx_session,
+                            quantize_onnx)
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,9 @@ def int8_model(backbone: Backbone, *, pretrained: bool = True):
         frames = calibration_frames(backbone.crop, count=32, seed=0)
         return [frames[i : i + 8] for i in range(0, len(frames), 8)]
 
-    path = quantize_onnx(source, f"{source.stem}-int8", batches, input_name="frames")
+    reduce_range = int8_reduce_range()  # 7-bit weights on CPUs without VNNI (see there)
+    path = quantize_onnx(source, f"{source.stem}-int8{'-r7' if reduce_range else ''}", batches, input_name="frames",
+                         reduce_range=reduce_range)
     check = path.with_suffix(".check.json")
     if check.is_file():
         return path, float(read_json(check, "int8 check")["min_cosine"])
