@@ -191,7 +191,7 @@ def register(commands, train, evaluate) -> None:
     add_quiet(p)
     p.set_defaults(run=run_moments)
 
-    p = train.add_parser("coot", help="train COOT on annotated multi-event videos (paragraphs and moments)",
+    p = train.add_parser("coot", help="train COOT on annotated multi-event videos (paragraph and clip retrieval)",
                          epilog=COOT_EXAMPLES, formatter_class=FMT)
     p.add_argument("--annotations", required=True, help="ActivityNet Captions or YouCook2 JSON of the events")
     p.add_argument("--videos", required=True, help="folder holding the annotated videos, by their ids")

@@ -35,12 +35,13 @@ from vidcap.io.files import plain
 from vidcap.models.coot import CootConfig, CootModel
 from vidcap.progress import Callback, report
 from vidcap.results import CootEvaluation
+from vidcap.tasks.moments import RATE as MOMENT_RATE
 
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "vidcap.coot"
 MODEL_FORMAT_VERSION = 1
-RATE = 4.0  # frames per second of the features (as the moments')
+RATE = MOMENT_RATE  # frames per second of the features: the moments' own
 
 
 # --------------------------------------------------------------------------- data

@@ -118,12 +118,10 @@ def train_coot(annotations, videos, out_dir, *, features=None, config: CootTrain
     cfg = run_config(CootTrainConfig, options, out_dir, resume=resume, config=config)
     out = prepare_run_dir(out_dir, resume=resume)
     gt, train_names, val_names = training_splits(annotations, cfg.seed, cfg.val_fraction)
-    feats, failed = coot.event_features(gt, train_names + val_names, videos, features or out / "features", backbone=cfg.backbone,
-                                        progress=progress)
+    feats, _ = coot.event_features(gt, train_names + val_names, videos, features or out / "features",
+                                   backbone=cfg.backbone, progress=progress)  # it warns of each video left out
     data = coot.event_tensors(gt, feats, CootTrainer.model_config(cfg, 1), train_names + val_names)
     rng = Rng.seeded(cfg.seed)
     trainer = CootTrainer(cfg, data, train_names, val_names, cfg.backbone)
-    if failed:
-        log.warning("%d annotated video(s) left out of training: %s", len(failed), failed[0]["error"])
     return fit(trainer, out_dir, config=cfg, epochs=cfg.epochs, patience=cfg.patience, rng=rng, resume=resume,
                progress=progress, stop_after=stop_after)
