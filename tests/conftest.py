@@ -1,3 +1,4 @@
+import logging
 import sys
 from pathlib import Path
 
@@ -58,3 +59,51 @@ def no_leaked_state():
         leaks.append(f"torch threads {threads} -> {torch.get_num_threads()}")
         torch.set_num_threads(threads)
     assert not leaks, "the test leaked global state: " + "; ".join(leaks)
+
+
+class S3:
+    """A local S3-compatible server (moto's) with one bucket; ``env``: the variables that point
+    pyarrow, LanceDB and boto3 at it."""
+
+    bucket = "vidcap-test"
+
+    def __init__(self):
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line a request otherwise
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        self.env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_DEFAULT_REGION": "us-east-1",
+                    "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint, "AWS_ALLOW_HTTP": "true",
+                    "AWS_EC2_METADATA_DISABLED": "true"}
+        self.client().create_bucket(Bucket=self.bucket)
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def keys(self, prefix: str) -> list[str]:
+        """The objects under ``prefix`` of the bucket."""
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    pytest.importorskip("moto")
+    server = S3()
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """The S3 server, with this test's environment pointing at it."""
+    for k, v in s3_server.env.items():
+        monkeypatch.setenv(k, v)
+    return s3_server

@@ -51,10 +51,12 @@ def _store(out: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def ray_local():
-    """One local Ray for the session's Ray tests (2 CPUs), shut down and the environment restored after."""
+def ray_local(s3_server):
+    """One local Ray for the session's Ray tests (2 CPUs), shut down and the environment restored after.
+    Its workers see the local S3 server (the variables are set before Ray starts them)."""
     ray = pytest.importorskip("ray")
     env = dict(os.environ)
+    os.environ.update(s3_server.env)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
@@ -169,6 +171,32 @@ def test_object_store_uris(world, ray_local, tmp_path):
     assert missing.failed[0]["error"] == f"{uri}/nothing.mp4: no such object"
     with pytest.raises(Exception, match="object-store URIs work with extract and caption"):
         api.index([uri], tmp_path / "lib", engine="ray")
+
+
+@pytest.mark.slow
+def test_ray_index_into_object_storage_equals_the_local_library(world, ray_local, s3, tmp_path):
+    """The actors write an ``s3://`` library under its lock object: the same rows as a local index."""
+    import shutil
+    import uuid
+
+    from vidcap.tasks.library import Library
+
+    _, videos, bad, _ = world
+    videos = sorted(videos.glob("*.mp4"))[:5]
+    options = {"model": "none", "caption_model": "none", "transcripts": False, "tags": False}
+    here = api.index([*videos, bad[0]], tmp_path / "lib", **options)
+    uri = f"s3://{s3.bucket}/ray-{uuid.uuid4().hex[:8]}"
+    try:
+        there = api.index([*videos, bad[0]], uri, engine="ray", **options)
+        assert (len(there.added), there.total, there.library) == (5, 5, uri)
+        assert [f["error"] for f in there.failed] == [f["error"] for f in here.failed] and len(here.failed) == 1
+        columns = ["id", "name", "path", "duration", "width", "thumbs"]
+        key = lambda r: r["id"]  # noqa: E731
+        assert sorted(Library(uri).rows(columns), key=key) == sorted(Library(tmp_path / "lib").rows(columns), key=key)
+        again = api.index(videos, uri, engine="ray", **options)
+        assert not again.added and len(again.skipped) == 5
+    finally:  # the actors kept the features in this machine's cache, under the URI's folder
+        shutil.rmtree(Library(uri, create=True).features_dir("mobilenet_v2", 16).parent.parent, ignore_errors=True)
 
 
 @pytest.mark.slow

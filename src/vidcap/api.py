@@ -294,7 +294,8 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
     ``tags``: each shot's ImageNet object tags; ``ocr``: each shot's on-screen text (``vidcap[ocr]``);
     ``clip``: a CLIP model (``hf:openai/clip-vit-base-patch32``, a local folder) for each shot's CLIP vector;
     ``moments``: the learned vectors of each video's candidate moments (a search answers with the moment).
-    ``engine="ray"``: on a Ray cluster at ``address`` (the library on a folder every node reaches)."""
+    ``library``: a folder, or an object-store URI (``s3://bucket/lib``: docs/scale.md).
+    ``engine="ray"``: on a Ray cluster at ``address`` (the library on a folder every node reaches, or a URI)."""
     from vidcap.scale.ray import uses_ray
     from vidcap.tasks.search import index as run
 

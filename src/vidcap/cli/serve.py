@@ -28,7 +28,8 @@ def register(commands, train, evaluate) -> None:
     p.add_argument("--port", type=int, default=d.port, help=f"TCP port (default {d.port})")
     p.add_argument("--data", default=str(d.data), help=f"folder for uploads, job outputs and the job database "
                                                        f"(default {d.data})")
-    p.add_argument("--library", default=None, help="a library of `vidcap index` for the search box")
+    p.add_argument("--library", default=None,
+                   help="a library of `vidcap index` for the search box (a folder or an s3:// URI)")
     p.add_argument("--token", default=None, help="bearer token the API requires (default: $VIDCAP_TOKEN)")
     p.add_argument("--max-upload", default="2G", help="largest upload, e.g. 500M or 2G (default 2G)")
     p.add_argument("--workers", type=int, default=None,
@@ -48,7 +49,7 @@ def run_serve(args) -> int:
     from vidcap.server.settings import Settings, parse_classifiers, parse_size
 
     settings = Settings(host=args.host, port=args.port, data=Path(args.data),
-                        library=Path(args.library) if args.library else None,
+                        library=args.library,
                         token=args.token or os.environ.get("VIDCAP_TOKEN") or None,
                         max_upload=parse_size(args.max_upload), workers=args.workers, queue=args.queue,
                         classifiers=parse_classifiers(args.classify_model), cors_origins=list(args.cors_origin))

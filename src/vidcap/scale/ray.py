@@ -397,7 +397,7 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
           ocr: bool = False, clip=None, moments: bool = False, backbone=None, num_frames=None,
           address: str | None = None, workers: int | None = None, progress: Callback | None = None):
     """:func:`vidcap.tasks.search.index` on a Ray cluster: each video once into ``library``
-    (a folder every node reaches), whatever is killed and retried."""
+    (a folder every node reaches, or an object-store URI), whatever is killed and retried."""
     import time
 
     from vidcap.io.files import find_videos
@@ -411,13 +411,14 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
     videos = find_videos(inputs)
     if not videos:
         raise DataError(f"no videos found in {inputs!r}")
-    root = Library(library, create=True).root.resolve()
+    lib = Library(library, create=True)
+    root = lib.root if lib.remote else lib.root.resolve()
     options = {"model": None if model is None else str(model), "caption_model": caption_model,
                "transcripts": transcripts, "tags": tags, "ocr": ocr, "clip": None if clip is None else str(clip),
                "moments": moments,
                "backbone": backbone, "num_frames": num_frames}
     items = [(i, {"video": str(v)}) for i, v in enumerate(videos)]
-    summary = IndexSummary(str(Path(library)))
+    summary = IndexSummary(str(lib.root))
     with session(address) as ray:
         p = plan(ray.cluster_resources(), len(items), workers, max_block=64)  # the library's text index is rebuilt per block
         for done, (key, out) in enumerate(run_stages(ray, items, [("actor", _Index, {"library": str(root),

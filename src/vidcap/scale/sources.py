@@ -13,42 +13,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import tempfile
 from pathlib import Path, PurePosixPath
 
 from vidcap.errors import DataError
 from vidcap.io.files import VIDEO_EXTENSIONS, file_hash, find_videos
-
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def is_uri(item) -> bool:
-    """True for ``scheme://...`` strings (a local path is never one)."""
-    return isinstance(item, str) and bool(_URI.match(item))
-
-
-def filesystem(uri: str):
-    """``(pyarrow filesystem, path inside it)`` for a URI; fsspec covers schemes pyarrow lacks."""
-    import pyarrow.fs as pafs
-
-    try:
-        return pafs.FileSystem.from_uri(uri)
-    except ValueError as first:  # pyarrow.ArrowInvalid: a scheme it does not know
-        try:
-            import fsspec
-        except ImportError:
-            raise DataError(f"{uri}: cannot open this URI ({first})") from None
-        try:
-            fs, path = fsspec.core.url_to_fs(uri)
-        except (ImportError, ValueError) as exc:
-            raise DataError(f"{uri}: cannot open this URI ({exc})") from None
-        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
+from vidcap.io.remote import filesystem, is_uri, join
 
 
 def _uri_of(uri: str, base: str, path: str) -> str:
     """The URI of ``path`` (a file found under ``base``, the path part of ``uri``)."""
-    return uri.rstrip("/") + "/" + path[len(base.rstrip("/")):].lstrip("/")
+    return join(uri, path[len(base.rstrip("/")):])
 
 
 def find_inputs(inputs) -> list:

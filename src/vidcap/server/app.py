@@ -18,7 +18,7 @@ import stat
 import threading
 import time
 from contextlib import asynccontextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
 from anyio import to_thread
@@ -192,6 +192,7 @@ def create_app(settings: Settings) -> FastAPI:
     models = Models(settings.classifiers)
     manager = JobManager(db, data / "jobs", models, workers=settings.workers, queue=settings.queue, data=data)
     library = LibraryIndex(settings.library)
+    library_name = None if settings.library is None else PurePosixPath(str(settings.library)).name  # folder or URI
     searches = threading.BoundedSemaphore(SEARCHES_AT_ONCE)
     scrub = Scrubber([(str(data), "data"), (str(settings.library or ""), "library")])
 
@@ -232,7 +233,7 @@ def create_app(settings: Settings) -> FastAPI:
         if authorized(request):
             out |= {"tasks": list(PARAMS), "classifiers": list(settings.classifiers), "jobs": manager.counts(),
                     "models_loaded": models.loaded(), "max_upload": settings.max_upload,
-                    "library": None if settings.library is None else {"name": settings.library.name,
+                    "library": None if settings.library is None else {"name": library_name,
                                                                       "videos": len(library.entries())}}
         return out
 
@@ -365,7 +366,7 @@ def create_app(settings: Settings) -> FastAPI:
         with searches:
             result = api.search(q, lib, k=k, mode=mode)
         out = result.to_dict()
-        out["library"] = lib.name
+        out["library"] = library_name
         for hit, row in zip(result.hits, out["results"]):
             entry = library.get(hit.id)
             row.pop("path", None)

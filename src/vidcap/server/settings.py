@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidcap.errors import ConfigError
+from vidcap.errors import ConfigError, DataError
 
 GB = 1024 ** 3
 MIN_TOKEN = 16  # characters; `python -c "import secrets; print(secrets.token_urlsafe(24))"` makes one
@@ -49,7 +49,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     data: Path = Path("vidcap-data")  # uploads, job outputs and the job database live here, nothing else
-    library: Path | None = None  # a library of `vidcap index`, searched by /api/search
+    library: Path | str | None = None  # a library of `vidcap index` (a folder or an s3:// URI), for /api/search
     token: str | None = None  # required as `Authorization: Bearer` on every /api/ endpoint but health
     max_upload: int = 2 * GB  # bytes of one uploaded file
     workers: int | None = None  # heavy jobs at once (None: one per two cores)
@@ -81,11 +81,16 @@ class Settings:
                 raise ConfigError(f"classifier name {name!r}: use letters, digits, '.', '_' and '-' (name=RUN)")
             if not Path(path).exists():
                 raise ConfigError(f"classifier {name}: {path} does not exist (a run folder of `vidcap train classify`)")
-        if self.library is not None and not (Path(self.library) / "library.json").is_file():
-            raise ConfigError(f"--library {self.library} is not a video library (no library.json); build one with "
-                              f"`vidcap index VIDEOS --library {self.library}`")
+        if self.library is not None:
+            from vidcap.io.remote import is_uri
+            from vidcap.tasks.library import Library
+
+            try:
+                Library(self.library)
+            except DataError as exc:
+                raise ConfigError(f"--library {exc}") from None
+            self.library = str(self.library).rstrip("/") if is_uri(str(self.library)) else Path(self.library).resolve()
         self.data = Path(self.data).resolve()
-        self.library = None if self.library is None else Path(self.library).resolve()
         self.workers = self.workers or default_workers()
         return self
 

@@ -9,6 +9,11 @@ Layout of a library folder::
     db/moments.lance          (``index --moments``) one row per candidate moment: its times, its learned vector
     features/<backbone>-<N>f/ the feature store (<name>.npy + <name>.json)
 
+A library may also live in object storage (``--library s3://bucket/videos-lib``): library.json
+and db/ go there (LanceDB writes its tables to ``s3://`` itself), the feature store to this
+machine's cache (``$VIDCAP_CACHE/libraries/<12 hex of the URI>/features``), and writers take
+turns on a lock object (:func:`vidcap.io.remote.lease`) instead of a lock file.
+
 Filling and searching it is :mod:`vidcap.tasks.search`; the learned model :mod:`vidcap.tasks.retrieval`.
 
 Several processes may index into one library at once: every write (the description,
@@ -19,6 +24,7 @@ is in a library once however many runs add it. :meth:`Library.check` finds (and 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -26,7 +32,9 @@ import warnings
 from pathlib import Path
 
 from vidcap.errors import ConfigError, DataError, ModelError, require
-from vidcap.io.files import file_lock, write_json
+from vidcap.io import remote
+from vidcap.io.files import file_lock, to_json, write_json
+from vidcap.io.remote import is_uri, join
 from vidcap.results import LibraryCheck, LibraryEntry
 
 log = logging.getLogger(__name__)
@@ -44,29 +52,55 @@ class Library:
     """An opened library folder (see the module docstring)."""
 
     def __init__(self, root, *, create: bool = False):
-        self.root = Path(root)
-        self.meta_path = self.root / "library.json"
-        if self.root.exists() and not self.root.is_dir():
+        self.remote = is_uri(str(root))
+        self.root = str(root).rstrip("/") if self.remote else Path(root)  # a URI stays a string
+        self.meta_path = self._at("library.json")
+        if not self.remote and self.root.exists() and not self.root.is_dir():
             raise DataError(f"library {self.root} exists and is not a folder")
-        if not self.meta_path.is_file():
+        text = self._read(self.meta_path)
+        if text is None:
             if not create:
                 raise DataError(f"{self.root} is not a video library (no library.json); build one with "
                                 f"`vidcap index VIDEOS --library {self.root}`")
             self.meta = None
         else:
             try:
-                self.meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{self.meta_path} is unreadable or not JSON: {exc}") from exc
-            if self.meta.get("format") != FORMAT:
+                self.meta = json.loads(text)
+            except ValueError as exc:
+                raise DataError(f"{self.meta_path} is not JSON: {exc}") from exc
+            if not isinstance(self.meta, dict) or self.meta.get("format") != FORMAT:
                 raise DataError(f"{self.meta_path} is not a vidcap library description")
         self._db = None
 
-    # -- storage
+    # -- storage: a folder, or a prefix in object storage (library.json and db/ there, the features here)
+    def _at(self, name: str):
+        return join(self.root, name) if self.remote else self.root / name
+
+    def _read(self, where) -> str | None:
+        if self.remote:
+            return remote.read_text(where)
+        try:
+            return where.read_text(encoding="utf-8") if where.is_file() else None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{where} is unreadable: {exc}") from exc
+
+    def features_dir(self, backbone: str, num_frames: int) -> Path:
+        """The feature store of the library's videos: ``features/`` in a library folder; for a
+        library in object storage, a folder of this machine's cache (features are recomputable)."""
+        if not self.remote:
+            return self.root / "features" / f"{backbone}-{num_frames}f"
+        from vidcap.runtime import cache_dir
+
+        digest = hashlib.sha1(self.root.encode()).hexdigest()[:12]
+        return cache_dir() / "libraries" / digest / "features" / f"{backbone}-{num_frames}f"
+
     @property
     def db(self):
         if self._db is None:
-            self._db = _lancedb().connect(str(self.root / "db"))
+            try:
+                self._db = _lancedb().connect(str(self._at("db")))
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise DataError(f"cannot open the library's tables at {self._at('db')}: {exc}") from None
         return self._db
 
     def table(self, *, must_exist: bool = True):
@@ -177,13 +211,17 @@ class Library:
 
     def lock(self):
         """The library's lock: every write happens under it."""
-        return file_lock(self.root / ".lock")
+        return remote.lease(self._at(".lock")) if self.remote else file_lock(self.root / ".lock")
 
     def claim_meta(self, meta: dict) -> dict:
         """Write ``library.json`` unless another run wrote it first; returns the stored one."""
         with self.lock():
-            if self.meta_path.is_file():
-                self.meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
+            text = self._read(self.meta_path)
+            if text is not None:
+                self.meta = json.loads(text)
+            elif self.remote:
+                remote.write_text(self.meta_path, to_json(meta, indent=2) + "\n")
+                self.meta = meta
             else:
                 write_json(self.meta_path, meta)
                 self.meta = meta

@@ -214,12 +214,12 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
         for start in range(0, len(todo), _BATCH):
             chunk = todo[start:start + _BATCH]
             paths = [v for v, _ in chunk]
-            feats, failed = _features(paths, lib.root / "features" / f"{backbone}-{num_frames}f", backbone, num_frames)
+            feats, failed = _features(paths, lib.features_dir(backbone, num_frames), backbone, num_frames)
             cap_feats = feats
             if captioner is not None and captioner.backbone is not None and (
                     (captioner.backbone, captioner.num_frames) != (backbone, num_frames)):
                 cap_feats, failed2 = _features(
-                    paths, lib.root / "features" / f"{captioner.backbone}-{captioner.num_frames}f",
+                    paths, lib.features_dir(captioner.backbone, captioner.num_frames),
                     captioner.backbone, captioner.num_frames)
                 failed.update(failed2)
             rows, shots, spans = [], [], []
