@@ -56,7 +56,7 @@ def ray_local(s3_server):
     Its workers see the local S3 server (the variables are set before Ray starts them)."""
     ray = pytest.importorskip("ray")
     env = dict(os.environ)
-    os.environ.update(s3_server.env)
+    os.environ.update(s3_server.env if s3_server is not None else {})
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()

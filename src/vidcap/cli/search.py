@@ -11,6 +11,7 @@ INDEX_EXAMPLES = """examples:
   vidcap index new_clip.mp4 --library lib            # later: the library keeps its model
   vidcap index videos/ --library lib --model none    # captions and transcripts only
   vidcap index videos/ --library lib --clip hf:openai/clip-vit-base-patch32   # + CLIP shot vectors
+  vidcap index /mnt/videos/ --library s3://bucket/lib --engine ray   # a library in object storage
 Each video is processed once (content hash): re-running skips what is indexed, and
 an interrupted run resumes. A caption comes from the bundled caption model (or
 --caption-model), a transcript from the speech recogniser. Each video is cut into
@@ -19,7 +20,9 @@ text on its middle frame, so a search can answer with the moment (start-end seco
 --clip MODEL (a hub CLIP or a local copy of one, see `vidcap models`) also stores the
 CLIP vector of each shot's keyframes: text queries then go through CLIP's text tower,
 which knows real scenes ("a dog on a beach") where the bundled models know only the
-generated world.
+generated world. A library in object storage (s3://, gs://; credentials and endpoint from
+the AWS_* variables) keeps library.json and its tables there and the features in this
+machine's cache; writers take turns on a lock object (docs/scale.md).
 """
 
 LIBRARY_EXAMPLES = """examples:
@@ -97,7 +100,7 @@ def register(commands, train, evaluate) -> None:
     p = commands.add_parser("index", help="add videos to a searchable library", epilog=INDEX_EXAMPLES,
                             formatter_class=FMT)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders or .txt lists of paths")
-    p.add_argument("--library", required=True, help="library folder (created when missing)")
+    p.add_argument("--library", required=True, help="library folder or object-store URI (created when missing)")
     arg(p, api.index, "model", help="retrieval checkpoint or run folder (default: the bundled one; "
                                     "'none': no learned embeddings)")
     arg(p, api.index, "caption_model", "--caption-model",

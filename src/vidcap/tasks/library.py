@@ -66,7 +66,7 @@ class Library:
         else:
             try:
                 self.meta = json.loads(text)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise DataError(f"{self.meta_path} is not JSON: {exc}") from exc
             if not isinstance(self.meta, dict) or self.meta.get("format") != FORMAT:
                 raise DataError(f"{self.meta_path} is not a vidcap library description")
