@@ -309,6 +309,46 @@ def test_flow_options_without_the_motion_stream_are_refused():
         CaptionTrainConfig(flow=True, flow_size=0)
 
 
+def test_motion_pairs_stay_inside_their_window():
+    from vidcap.features.flow import motion_pairs
+
+    idx, ok = np.array([0, 4, 8, 9]), np.array([True, True, True, False])
+    assert motion_pairs(idx, ok, 10, 2) == [(0, 2), (4, 6), (6, 8), None]  # the last one looks back
+    # the frames 5..9 of a longer video: frame 8's partner is not frame 10, in the next window
+    assert motion_pairs(np.array([5, 8]), np.array([True, True]), 9, 2, first=5) == [(5, 7), (6, 8)]
+    assert motion_pairs(np.array([5, 7]), np.array([True, True]), 8, 2, first=5) == [(5, 7), (5, 7)]
+    with pytest.raises(DataError, match="1 frame"):
+        motion_pairs(np.array([5]), np.array([True]), 6, 2, first=5)
+
+
+def test_normalize_motion_standardises_only_the_motion_columns():
+    from vidcap.config import CaptionTrainConfig
+    from vidcap.errors import ConfigError
+    from vidcap.train.caption import FeatureSet, feature_statistics
+
+    with pytest.raises(ConfigError, match=r"^normalize_motion=True needs the motion stream: add flow=True"):
+        CaptionTrainConfig(normalize_motion=True)
+    with pytest.raises(ConfigError, match="choose one$"):
+        CaptionTrainConfig(flow=True, normalize=True, normalize_motion=True)
+    g = torch.Generator().manual_seed(0)
+    feats = torch.rand(3, 4, 6, generator=g) * 5 + 2  # 4 backbone columns, 2 motion columns
+    mask = torch.ones(3, 4, dtype=torch.bool)
+    mask[2, 3] = False
+    feats[2, 3] = 0.0  # a padded row: left out of the statistics
+    names = ["a", "b", "c"]
+    rows = torch.tensor([0, 2])  # the training videos
+    frames = torch.cat([feats[0], feats[2, :3]])  # their 7 valid frames
+    mean, std = feature_statistics(FeatureSet(names, feats, mask, "mobilenet_v2", 4, flow_dim=2), rows,
+                                   motion_only=True)
+    assert torch.equal(mean[:4], torch.zeros(4)) and torch.equal(std[:4], torch.ones(4))
+    assert torch.allclose(mean[4:], frames[:, 4:].mean(0)) and torch.allclose(std[4:], frames[:, 4:].std(0))
+    assert std[4:].min() < 2  # uniform on [2, 7): std ~1.4, so the motion columns really were standardised
+    every, _ = feature_statistics(FeatureSet(names, feats, mask, "mobilenet_v2", 4, flow_dim=2), rows)
+    assert torch.allclose(every, frames.mean(0))
+    with pytest.raises(ConfigError, match="needs features with the motion stream"):
+        feature_statistics(FeatureSet(names, feats, mask, "mobilenet_v2", 4), rows, motion_only=True)
+
+
 def test_a_flow_checkpoint_captions_moving_videos_and_refuses_a_single_frame(tmp_path):
     from vidcap.data.vocab import Vocabulary
     from vidcap.features.flow import MotionFeatures

@@ -70,6 +70,8 @@ class CaptionTrainConfig(Config):
     project: bool = option(False, "map each frame to the LSTM size with a linear layer first (the seed's encode_W; "
                            "seed: on); off: LSTM1 reads the features themselves")
     normalize: bool = option(False, "standardise every feature dimension with the training features' mean and std")
+    normalize_motion: bool = option(False, "standardise only the motion stream's numbers (--flow), the backbone's "
+                                    "features as they are (what they say of colour stays as the backbone put it)")
     dropout: float = option(0.0, "dropout on the frames, embeddings and outputs")
     min_count: int = option(1, "keep words seen at least this often in the training captions")
     captions_per_video: int = option(1, "reference captions of each training video per epoch, drawn at random "
@@ -105,6 +107,11 @@ class CaptionTrainConfig(Config):
                                   f"(--flow) or drop {name}")
             if self.flow and getattr(self, name) is None:
                 setattr(self, name, default)
+        if self.normalize_motion and not self.flow:
+            raise ConfigError("normalize_motion=True needs the motion stream: add flow=True (--flow) or drop it")
+        if self.normalize_motion and self.normalize:
+            raise ConfigError("normalize=True standardises every feature dimension, normalize_motion=True only the "
+                              "motion stream's: choose one")
         if self.flow:
             self._positive("flow_size", "flow_grid", "flow_gap")
             if self.flow_method not in FLOW_METHODS:

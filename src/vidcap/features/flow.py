@@ -127,15 +127,17 @@ class MotionFeatures:
         return cls(**{k: d[k] for k in ("method", "size", "grid", "gap") if k in d})
 
 
-def motion_pairs(indices: np.ndarray, mask: np.ndarray, n_frames: int, gap: int) -> list[tuple[int, int] | None]:
+def motion_pairs(indices: np.ndarray, mask: np.ndarray, n_frames: int, gap: int,
+                 first: int = 0) -> list[tuple[int, int] | None]:
     """For each sampled frame, the pair ``(frame, frame + gap)`` its motion is taken over
-    (``(frame - gap, frame)`` near the end; the gap shrinks for very short videos).
+    (``(frame - gap, frame)`` near the end; the gap shrinks for very short videos), both
+    frames in ``[first, n_frames)`` (a window of a longer video: its motion is its own).
 
     Padded rows get None. A video needs at least 2 frames (DataError otherwise).
     """
-    if n_frames < 2:
-        raise DataError(f"a video of {n_frames} frame(s) has no motion: optical flow needs at least 2 frames")
-    gap = min(int(gap), n_frames - 1)
+    if n_frames - first < 2:
+        raise DataError(f"a video of {n_frames - first} frame(s) has no motion: optical flow needs at least 2 frames")
+    gap = min(int(gap), n_frames - first - 1)
     pairs = []
     for i, ok in zip(indices.tolist(), mask.tolist()):
         if not ok:
@@ -143,7 +145,7 @@ def motion_pairs(indices: np.ndarray, mask: np.ndarray, n_frames: int, gap: int)
         elif i + gap < n_frames:
             pairs.append((i, i + gap))
         else:
-            pairs.append((i - gap, i))
+            pairs.append((max(first, i - gap), i))
     return pairs
 
 
@@ -177,11 +179,12 @@ def summarise_flow(flow: np.ndarray, dt: float, grid: int) -> np.ndarray:
 
 
 def motion_features(path, *, num_frames: int, short: str = "pad", stream: MotionFeatures = MotionFeatures(),
-                    sampled: tuple[np.ndarray, np.ndarray] | None = None):
+                    sampled: tuple[np.ndarray, np.ndarray] | None = None, within: tuple[int, int] | None = None):
     """The motion rows of a video at the frames the RGB stream samples.
 
     ``sampled``: the ``(indices, mask)`` of those frames (default: ``num_frames`` evenly
-    spaced, as :func:`vidcap.io.sample_frames` takes them). Returns ``(features (T, dim)
+    spaced, as :func:`vidcap.io.sample_frames` takes them); ``within``: the frames
+    ``[first, stop)`` of one window, which its flow pairs do not leave. Returns ``(features (T, dim)
     float32, indices, mask, timestamps)``; padded rows are zeros. Raises DecodeError for
     an unreadable video and DataError for one without motion (a single frame).
     """
@@ -193,7 +196,8 @@ def motion_features(path, *, num_frames: int, short: str = "pad", stream: Motion
         raise DataError(f"{path} has only {info.num_frames} frame: this model reads motion (optical flow between "
                         "frames) and needs a video of at least 2 frames")
     indices, mask = sampled if sampled is not None else even_indices(info.num_frames, num_frames, short=short)
-    pairs = motion_pairs(indices, mask, info.num_frames, stream.gap)
+    first, stop = within if within is not None else (0, info.num_frames)
+    pairs = motion_pairs(indices, mask, min(stop, info.num_frames), stream.gap, first=first)
     wanted = sorted({i for p in pairs if p for i in p})
     frames, times = frames_at(path, wanted, size=short_side_size(info.width, info.height, stream.size))
     missing = set(wanted) - set(frames)

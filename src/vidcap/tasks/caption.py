@@ -212,9 +212,10 @@ class Captioner:
         return predict(self.model, self.vocab, torch.from_numpy(feats), None if mask is None else torch.from_numpy(mask),
                        beam_size=beam, length_penalty=lp, batch_size=batch_size)
 
-    def with_motion(self, video, feats, indices, mask) -> np.ndarray:
+    def with_motion(self, video, feats, indices, mask, within: tuple[int, int] | None = None) -> np.ndarray:
         """``feats (T, D)`` of ``video``'s frames ``indices`` (``mask``: the real ones), joined to
-        the motion rows at the same frames when the model has a motion stream: ``(T, D + dim)``.
+        the motion rows at the same frames when the model has a motion stream: ``(T, D + dim)``;
+        ``within``: the frames ``[first, stop)`` of the window they come from (its motion stays in it).
         Raises DataError for a video without motion (one frame)."""
         if self.flow is None:
             return np.asarray(feats)
@@ -222,7 +223,7 @@ class Captioner:
 
         motion, *_ = motion_features(video, num_frames=self.num_frames, short=self.short,
                                      stream=MotionFeatures.from_dict(self.flow),
-                                     sampled=(np.asarray(indices), np.asarray(mask, dtype=bool)))
+                                     sampled=(np.asarray(indices), np.asarray(mask, dtype=bool)), within=within)
         return np.concatenate([feats, motion], axis=1)
 
     def caption_one(self, video, *, beam_size: int | None = None, length_penalty: float | None = None) -> CaptionResult:

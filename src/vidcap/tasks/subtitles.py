@@ -330,7 +330,8 @@ def visual_captions(
         idx, mask = even_indices(len(frames), cap.num_frames, short=cap.short)
         feats = np.zeros((cap.num_frames, engine.backbone.dim), dtype=np.float32)
         feats[mask] = engine(np.stack([frames[i] for i in idx[mask]]))
-        feats = cap.with_motion(video, feats, first_index + idx, mask)  # (N, D [+ motion]) for a flow model
+        # (N, D [+ motion]) for a flow model; a window's motion is its own (equal windows, equal captions)
+        feats = cap.with_motion(video, feats, first_index + idx, mask, within=(first_index, first_index + len(frames)))
         first, last = (k * window, (k + 1) * window) if starts is None else (
             starts[k], starts[k + 1] if k + 1 < len(starts) else float("inf"))
         start, end = round(float(first), 3), round(float(min(times[-1] + frame_step, last)), 3)

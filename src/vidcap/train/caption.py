@@ -53,6 +53,20 @@ class FeatureSet:
         return FeatureSet(self.names, self.feats[..., : -self.flow_dim], self.mask, self.backbone, self.num_frames)
 
 
+def feature_statistics(features: FeatureSet, rows: torch.Tensor, *, motion_only: bool = False):
+    """Per-dimension mean and std ``(D,)`` of the valid frames of ``rows``; ``motion_only``: the
+    backbone's columns get mean 0 and std 1 (left as they are), only the motion stream's are
+    standardised."""
+    valid = features.feats[rows][features.mask[rows]]  # (frames, D)
+    mean, std = valid.mean(0), valid.std(0)
+    if motion_only:
+        if not features.flow_dim:
+            raise ConfigError("normalize_motion needs features with the motion stream (--flow)")
+        backbone = mean.shape[0] - features.flow_dim
+        mean[:backbone], std[:backbone] = 0.0, 1.0
+    return mean, std
+
+
 def _sidecar(path: Path) -> dict:
     if not path.is_file():
         return {}
@@ -322,12 +336,11 @@ class CaptionTrainer(Trainer):
         self.model = S2VT(S2VTConfig(
             vocab_size=len(self.vocab), feature_dim=int(data.features.feats.shape[-1]), hidden=cfg.hidden,
             frame_steps=data.features.num_frames, max_words=cfg.max_words, variant=cfg.variant, cell=cfg.cell,
-            dropout=cfg.dropout, project=cfg.project, normalize=cfg.normalize,
+            dropout=cfg.dropout, project=cfg.project, normalize=cfg.normalize or cfg.normalize_motion,
         ))
-        if cfg.normalize:
-            train = data.features.feats[self._rows(self.train_names)]  # (N, T, D)
-            valid = train[data.features.mask[self._rows(self.train_names)]]  # (frames, D)
-            self.model.set_normalization(valid.mean(0), valid.std(0))
+        if cfg.normalize or cfg.normalize_motion:
+            self.model.set_normalization(*feature_statistics(data.features, self._rows(self.train_names),
+                                                             motion_only=cfg.normalize_motion))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.batches = _Batches(data, self.train_names, self.vocab, cfg.max_words)
         self.val_batches = _Batches(data, self.val_names, self.vocab, cfg.max_words) if self.val_names else None
