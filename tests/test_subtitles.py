@@ -447,6 +447,11 @@ def test_describe_without_audio_is_visual_only(world_clips, captioner, tmp_path,
     assert "has no audio track" in capsys.readouterr().err
     assert len(read_subtitles(tmp_path / "mute.srt")) == len(d.cues)
 
+    # one frame past the last whole window: that window's motion comes from the frame before it
+    tail = describe(mux(tmp_path / "tail.mp4", clips[0] + clips[0][-1:], 25, None), window=2.5, shots=False,
+                    captioner=captioner)
+    assert tail.visual[-1].end == pytest.approx(5.04) and all(e.text for e in tail.visual)
+
     silent = mux(tmp_path / "silent.mp4", clips[0], 25, np.zeros(5 * RATE, np.float32))
     d2 = describe(silent, window=2.5, captioner=captioner)
     assert d2.speech_status == "silent" and "is silent" in d2.speech_message

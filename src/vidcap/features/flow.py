@@ -197,7 +197,9 @@ def motion_features(path, *, num_frames: int, short: str = "pad", stream: Motion
                         "frames) and needs a video of at least 2 frames")
     indices, mask = sampled if sampled is not None else even_indices(info.num_frames, num_frames, short=short)
     first, stop = within if within is not None else (0, info.num_frames)
-    pairs = motion_pairs(indices, mask, min(stop, info.num_frames), stream.gap, first=first)
+    stop = min(stop, info.num_frames)
+    first = min(first, stop - 2)  # a one-frame window (a video's last frame) takes the frame before it
+    pairs = motion_pairs(indices, mask, stop, stream.gap, first=first)
     wanted = sorted({i for p in pairs if p for i in p})
     frames, times = frames_at(path, wanted, size=short_side_size(info.width, info.height, stream.size))
     missing = set(wanted) - set(frames)
