@@ -140,3 +140,20 @@ def test_writers_take_turns_on_a_lock_object_and_a_dead_writers_lock_is_taken_ov
         assert remote.read_text(lock) != "host:1:dead"
     assert time.monotonic() - started >= 1.0  # S3 keeps whole seconds of the modification time
     assert "taking over a lock left" in caplog.text and "host:1:dead" in caplog.text
+
+
+def test_an_object_deleted_between_the_look_and_the_read_reads_as_absent(monkeypatch):
+    """A lock object released by its holder just after a waiter saw it: no error, nothing there."""
+    import pyarrow.fs as pafs
+
+    from vidcap.io import remote
+
+    class Vanishing:  # what the store answers in that instant: listed, then gone
+        def get_file_info(self, path):
+            return pafs.FileInfo(path, pafs.FileType.File, size=10)
+
+        def open_input_stream(self, path):
+            raise FileNotFoundError(f"Path does not exist '{path}'")
+
+    monkeypatch.setattr(remote, "filesystem", lambda uri: (Vanishing(), "bucket/lib/.lock"))
+    assert remote.read_text("s3://bucket/lib/.lock") is None

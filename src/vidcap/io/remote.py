@@ -70,6 +70,8 @@ def read_text(uri: str) -> str | None:
             return None
         with fs.open_input_stream(path) as f:
             return f.read().decode("utf-8")
+    except FileNotFoundError:  # deleted between the look and the read (a lock object being released)
+        return None
     except OSError as exc:
         raise DataError(f"{uri}: cannot be read ({_why(exc)})") from None
     except UnicodeDecodeError:
