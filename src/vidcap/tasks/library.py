@@ -33,7 +33,7 @@ from pathlib import Path
 
 from vidcap.errors import ConfigError, DataError, ModelError, require
 from vidcap.io import remote
-from vidcap.io.files import file_lock, to_json, write_json
+from vidcap.io.files import file_lock, to_json, write_text
 from vidcap.io.remote import is_uri, join
 from vidcap.results import LibraryCheck, LibraryEntry
 
@@ -83,6 +83,13 @@ class Library:
             return where.read_text(encoding="utf-8") if where.is_file() else None
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"{where} is unreadable: {exc}") from exc
+
+    def _write(self, where, text: str) -> None:
+        """Write a whole file (atomically) or object (one PUT)."""
+        if self.remote:
+            remote.write_text(where, text)
+        else:
+            write_text(where, text)
 
     def features_dir(self, backbone: str, num_frames: int) -> Path:
         """The feature store of the library's videos: ``features/`` in a library folder; for a
@@ -219,11 +226,8 @@ class Library:
             text = self._read(self.meta_path)
             if text is not None:
                 self.meta = json.loads(text)
-            elif self.remote:
-                remote.write_text(self.meta_path, to_json(meta, indent=2) + "\n")
-                self.meta = meta
             else:
-                write_json(self.meta_path, meta)
+                self._write(self.meta_path, to_json(meta, indent=2) + "\n")
                 self.meta = meta
         return self.meta
 
