@@ -132,7 +132,8 @@ def int8_reduce_range(flags: frozenset[str] | None = None) -> bool:
 
 
 def quantize_onnx(source: Path, name: str, calibration: Callable, *, input_name: str,
-                  op_types: tuple[str, ...] | None = None, reduce_range: bool = False) -> Path:
+                  op_types: tuple[str, ...] | None = None, keep_fp32: tuple[str, ...] = (),
+                  percentile: float | None = None, reduce_range: bool = False) -> Path:
     """``cache_dir()/onnx/<name>.onnx``: ``source`` quantized to int8 the first time.
 
     Static quantization (ONNX Runtime's QDQ format: int8 weights per output channel,
@@ -140,16 +141,20 @@ def quantize_onnx(source: Path, name: str, calibration: Callable, *, input_name:
     input batches -- through the fp32 model), so convolutions and matrix products run
     as int8 kernels (VNNI where the CPU has it). ``op_types``: only these operators
     (default: every one ONNX Runtime can quantize; on VGG16, convolutions alone kept
-    *less* of fp32's accuracy: cosine 0.998 instead of 0.999). ``reduce_range``: 7-bit weights
-    (:func:`int8_reduce_range`). ``name`` must carry the source's weights hash and the
-    ``reduce_range`` choice. Written to a temporary file and renamed.
+    *less* of fp32's accuracy: cosine 0.998 instead of 0.999). ``keep_fp32``: operator types
+    left in floating point (their nodes are not quantized). ``percentile``: activation
+    ranges cut at this percentile of the calibration values instead of their min and max.
+    ``reduce_range``: 7-bit weights (:func:`int8_reduce_range`). ``name`` must carry the
+    source's weights hash and every choice above. Written to a temporary file and renamed.
     """
     path = cache_dir() / "onnx" / f"{name}.onnx"
     if path.is_file():
         return path
     import tempfile
 
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from vidcap.io.files import atomic_path
@@ -170,10 +175,14 @@ def quantize_onnx(source: Path, name: str, calibration: Callable, *, input_name:
             warnings.simplefilter("ignore")
             prepared = Path(tmpdir) / "prepared.onnx"
             quant_pre_process(str(source), str(prepared))  # shape inference + graph clean-up first
+            graph = onnx.load(str(prepared), load_external_data=False).graph
+            calibrate = ({"calibrate_method": CalibrationMethod.Percentile, "extra_options": {"CalibPercentile": percentile}}
+                         if percentile is not None else {})
             quantize_static(str(prepared), str(tmp), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             op_types_to_quantize=list(op_types) if op_types else None,
-                            reduce_range=reduce_range)
+                            nodes_to_exclude=[n.name for n in graph.node if n.op_type in keep_fp32],
+                            reduce_range=reduce_range, **calibrate)
     return path
 
 

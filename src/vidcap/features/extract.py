@@ -94,6 +94,13 @@ class Engine:
             if self._device.type == "cuda" and self.precision == "fp32":
                 self._model = self._model.half()
 
+    @property
+    def weights_key(self) -> str:
+        """What the feature store keys the weights by: their hash ("random" for untrained),
+        with the int8 recipe when the quantized model runs."""
+        key = self.backbone.weights_hash() if self.pretrained else "random"
+        return f"{key}+int8-{INT8_TAG}" if self.precision == "int8" else key
+
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ConfigError(f"frames must be (B, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
@@ -131,6 +138,16 @@ def onnx_model(backbone: Backbone, *, pretrained: bool = True):
                        input_name="frames", output_name="features")
 
 
+# How int8 models are made; the tag names the recipe in the model's file name and in the
+# feature store's key. Activation ranges at the 99.999th percentile of the calibration
+# values (not min/max: one outlier no longer stretches a layer's 256 steps) and the fully
+# connected layers (1 % of VGG16's work) left in fp32. On VGG16 (random weights, 48 frames
+# of the three sample clips, AVX-512 VNNI) that took the lowest cosine to fp32 from 0.9987
+# to 0.9992 at the same speed (docs/features.md).
+INT8_RECIPE = {"percentile": 99.999, "keep_fp32": ("Gemm", "MatMul")}
+INT8_TAG = "p99999-fc32"
+
+
 def int8_model(backbone: Backbone, *, pretrained: bool = True):
     """``(path, cosine)``: the backbone's ONNX model statically quantized to int8 (once,
     calibrated on :func:`calibration_frames`), and the lowest per-frame cosine between its
@@ -144,8 +161,8 @@ def int8_model(backbone: Backbone, *, pretrained: bool = True):
         return [frames[i : i + 8] for i in range(0, len(frames), 8)]
 
     reduce_range = int8_reduce_range()  # 7-bit weights on CPUs without VNNI (see there)
-    path = quantize_onnx(source, f"{source.stem}-int8{'-r7' if reduce_range else ''}", batches, input_name="frames",
-                         reduce_range=reduce_range)
+    path = quantize_onnx(source, f"{source.stem}-int8-{INT8_TAG}{'-r7' if reduce_range else ''}", batches,
+                         input_name="frames", reduce_range=reduce_range, **INT8_RECIPE)
     check = path.with_suffix(".check.json")
     if check.is_file():
         return path, float(read_json(check, "int8 check")["min_cosine"])
