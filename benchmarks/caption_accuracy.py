@@ -26,8 +26,9 @@ pycocoevalcap with the PTB tokenizer) on that world's test and compositional spl
 greedy and beam 3; features are extracted for the scored videos only and cached per
 backbone in ``DIR/.bench-features``. ``--confusion`` prints, per model, which action
 each caption names against the true one (a caption that names no action or two counts
-as "none"). ``--attention-plot PNG`` draws the attention weights of the first
-attention model over one video's frames, word by word.
+as "none"), and which shape it names first on the one-object videos.
+``--attention-plot PNG`` draws the attention weights of the first attention model over
+one video's frames, word by word.
 
     python benchmarks/caption_accuracy.py                        # the bundled model
     python benchmarks/caption_accuracy.py bundled=src/vidcap/assets/s2vt_synth.pt new=runs/grid \\
@@ -108,6 +109,30 @@ def named_action(caption: str) -> str:
     top = max(best.values())
     winners = [k for k, v in best.items() if v == top]
     return winners[0] if len(winners) == 1 else "none"
+
+
+def named_shape(caption: str) -> str:
+    """The first shape a caption names ("none" when it names none)."""
+    from vidcap.data import synthetic
+
+    for w in caption.split():
+        for shape, names in synthetic.SHAPE_WORDS.items():
+            if w in names:
+                return shape
+    return "none"
+
+
+def print_confusion(title: str, classes: list[str], pairs: list[tuple[str, str]]):
+    """A markdown table: how often each named class (columns) was given for each true one (rows)."""
+    table = defaultdict(lambda: defaultdict(int))
+    for true, named in pairs:
+        table[true][named] += 1
+    print(f"\n{title}")
+    cols = [c for c in [*classes, "none"] if any(table[r][c] for r in table)]
+    print("| true \\ named | " + " | ".join(c.replace("_", " ") for c in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for r in [c for c in classes if c in table]:
+        print(f"| {r.replace('_', ' ')} | " + " | ".join(str(table[r][c] or "") for c in cols) + " |")
 
 
 def coco_scores(cap, world: Path, split: str, beam: int) -> dict:
@@ -230,18 +255,15 @@ def main():
             cells = [f"{sum(hits[i]['action'] for i in idx)}/{len(idx)}" for _, _, _, hits, _ in results]
             print(f"  {label:<14} {'  '.join(f'{c:>6}' for c in cells)}")
     if args.confusion:
-        from vidcap.data.synthetic import CLASSES
+        from vidcap.data.synthetic import CLASSES, SHAPE_WORDS
 
+        single = [i for i, row in enumerate(labels) if row["num_objects"] == "1"]
         for name, _, captions, _, _ in results:
-            table = defaultdict(lambda: defaultdict(int))
-            for row, c in zip(labels, captions):
-                table[row["label"]][named_action(c)] += 1
-            print(f"\n{name}: action named (columns) for the true action (rows), {n} videos")
-            cols = [c for c in [*CLASSES, "none"] if any(table[r][c] for r in table)]
-            print("| true \\ named | " + " | ".join(c.replace("_", " ") for c in cols) + " |")
-            print("|---|" + "---|" * len(cols))
-            for r in [c for c in CLASSES if c in table]:
-                print(f"| {r.replace('_', ' ')} | " + " | ".join(str(table[r][c] or "") for c in cols) + " |")
+            print_confusion(f"{name}: action named (columns) for the true action (rows), {n} videos", list(CLASSES),
+                            [(row["label"], named_action(c)) for row, c in zip(labels, captions)])
+            print_confusion(f"{name}: first shape named (columns) for the true shape (rows), the {len(single)} "
+                            "one-object videos", list(SHAPE_WORDS),
+                            [(labels[i]["shape"], named_shape(captions[i])) for i in single])
     if args.eval_world:
         cols = [(w, split, beam) for w in args.eval_world for split in ("test", "test_compositional") for beam in (1, 3)]
         print("\nCOCO metrics (pycocoevalcap, PTB): BLEU-4 / METEOR / CIDEr-D per world, split and decoding")
