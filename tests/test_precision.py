@@ -56,7 +56,8 @@ def test_int8_mobilenet_fails_its_check_and_auto_falls_back(samples, monkeypatch
     table to claim it good, the check made when the model is built sends auto back to fp32."""
     explicit = Engine(get_backbone("mobilenet_v2"), precision="int8")
     assert explicit.precision == "int8" and explicit.cosine < backbones.MIN_CHECK_COSINE
-    assert explicit.weights_key == f"{get_backbone('mobilenet_v2').weights_hash()}+int8-{INT8_TAG}"  # a new recipe: new key
+    # the recipe is part of the store's key: features of another int8 recipe are computed again
+    assert explicit.weights_key == f"{get_backbone('mobilenet_v2').weights_hash()}+int8-{INT8_TAG}"
     monkeypatch.setitem(backbones.MEASURED_PRECISION, "mobilenet_v2", {"int8": (3.0, 0.9999)})
     module = importlib.import_module("vidcap.features.extract")  # the package's `extract` is the function
     monkeypatch.setattr(module, "cpu_flags", lambda: ZEN4)

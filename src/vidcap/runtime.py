@@ -176,8 +176,8 @@ def quantize_onnx(source: Path, name: str, calibration: Callable, *, input_name:
             prepared = Path(tmpdir) / "prepared.onnx"
             quant_pre_process(str(source), str(prepared))  # shape inference + graph clean-up first
             graph = onnx.load(str(prepared), load_external_data=False).graph
-            calibrate = ({"calibrate_method": CalibrationMethod.Percentile, "extra_options": {"CalibPercentile": percentile}}
-                         if percentile is not None else {})
+            calibrate = {} if percentile is None else {"calibrate_method": CalibrationMethod.Percentile,
+                                                       "extra_options": {"CalibPercentile": percentile}}
             quantize_static(str(prepared), str(tmp), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             op_types_to_quantize=list(op_types) if op_types else None,

@@ -99,7 +99,8 @@ def extract_many(
     store = FeatureStore(out_dir)
     remove_stale_temps(store.root)
     engine = get_engine(backbone, backend, pretrained, precision)
-    params = Params(backbone, engine.weights_key, None if fps is not None else num_frames, fps, short, engine.precision, seek)
+    params = Params(backbone, engine.weights_key, None if fps is not None else num_frames, fps, short,
+                    engine.precision, seek)
     names = store.assign_names(videos)
 
     summary = ExtractSummary(out_dir=str(store.root))
