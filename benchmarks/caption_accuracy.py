@@ -24,11 +24,13 @@ With ``--eval-world DIR`` (a generated world with ``splits.json``, any level; re
 every model is also scored with the COCO metrics (BLEU-4, METEOR, ROUGE-L, CIDEr-D,
 pycocoevalcap with the PTB tokenizer) on that world's test and compositional splits,
 greedy and beam 3; features are extracted for the scored videos only and cached per
-backbone in ``DIR/.bench-features``. ``--confusion`` prints, per model, which action
-each caption names against the true one (a caption that names no action or two counts
-as "none"), and which shape it names first on the one-object videos.
-``--attention-plot PNG`` draws the attention weights of the first attention model over
-one video's frames, word by word.
+backbone and frame fit in ``DIR/.bench-features``. ``--confusion`` prints, per model,
+which action each caption names against the true one (a caption that names no action or
+two counts as "none"), and which shape it names first on the one-object videos.
+``--by-crop`` splits the shape's score on the one-object videos by where the object is:
+mostly outside the centre square a centre crop keeps, or not. ``--attention-plot PNG``
+draws the attention weights of the first attention model over one video's frames, word
+by word.
 
     python benchmarks/caption_accuracy.py                        # the bundled model
     python benchmarks/caption_accuracy.py bundled=src/vidcap/assets/s2vt_synth.pt new=runs/grid \\
@@ -135,11 +137,30 @@ def print_confusion(title: str, classes: list[str], pairs: list[tuple[str, str]]
         print(f"| {r.replace('_', ' ')} | " + " | ".join(str(table[r][c] or "") for c in cols) + " |")
 
 
+def outside_crop(gt: dict, resize: int = 256, crop: int = 224) -> float:
+    """How much of the actor's box lies outside the centre square that ``fit="crop"`` keeps
+    (short side scaled to ``resize``, centre ``crop`` square), averaged over the frames it is visible in."""
+    side = crop * min(gt["width"], gt["height"]) / resize  # the kept square, in the video's pixels
+    x0, y0 = (gt["width"] - side) / 2, (gt["height"] - side) / 2
+    actor = next(o["id"] for o in gt["objects"] if o["role"] == "actor")
+    fractions = []
+    for frame in gt["frames"]:
+        for o in frame["objects"]:
+            if o["id"] != actor or not o["visible"]:
+                continue
+            left, top, right, bottom = o["bbox"]
+            area = max(right - left, 1e-6) * max(bottom - top, 1e-6)
+            inside = (max(0.0, min(right, x0 + side) - max(left, x0))
+                      * max(0.0, min(bottom, y0 + side) - max(top, y0)))
+            fractions.append(1 - inside / area)
+    return sum(fractions) / len(fractions) if fractions else 0.0
+
+
 def coco_scores(cap, world: Path, split: str, beam: int) -> dict:
-    """COCO metrics of a model on one split of a generated world (features cached per backbone)."""
+    """COCO metrics of a model on one split of a generated world (features cached per backbone and fit)."""
     from vidcap.train.caption import evaluate_caption
 
-    cache = world / ".bench-features" / f"{cap.backbone}-{cap.num_frames}"
+    cache = world / ".bench-features" / f"{cap.backbone}-{cap.num_frames}-{cap.fit}"
     res = evaluate_caption(cap.path, world / "video_corpus.csv", videos=world / "videos", splits=world / "splits.json",
                            split=split, beam_size=beam, cache_dir=cache)
     return res.metrics
@@ -156,7 +177,7 @@ def plot_attention(cap, video: Path, path: Path) -> str:
     from vidcap.tasks.caption import Captioner
 
     tc = Captioner.load(cap.path, backend="torch")
-    f = extract(video, backbone=tc.backbone, num_frames=tc.num_frames, short=tc.short)
+    f = extract(video, backbone=tc.backbone, num_frames=tc.num_frames, short=tc.short, fit=tc.fit)
     feats = f.features
     if tc.flow is not None:
         from vidcap.features.flow import MotionFeatures, motion_features
@@ -197,6 +218,9 @@ def main():
     ap.add_argument("--eval-world", nargs="*", type=Path, default=[],
                     help="generated worlds whose test and compositional splits get COCO metrics")
     ap.add_argument("--confusion", action="store_true", help="print the action each caption names against the true one")
+    ap.add_argument("--by-crop", action="store_true",
+                    help="shape named right on the one-object videos whose object lies mostly outside the centre "
+                         "square a centre crop keeps, against the others")
     ap.add_argument("--attention-plot", type=Path, default=None,
                     help="PNG: the first attention model's weights over one video's frames")
     args = ap.parse_args()
@@ -219,6 +243,8 @@ def main():
         with open(root / "labels.csv", newline="", encoding="utf-8") as f:
             labels = list(csv.DictReader(f))
         videos = [root / "videos" / f"{row['video']}.mp4" for row in labels]
+        outside = {i: outside_crop(json.loads((root / "gt" / f"{row['video']}.json").read_text()))
+                   for i, row in enumerate(labels) if args.by_crop and row["num_objects"] == "1"}
         results = []
         for name, path in models:
             cap = Captioner.load(path)
@@ -264,6 +290,17 @@ def main():
             print_confusion(f"{name}: first shape named (columns) for the true shape (rows), the {len(single)} "
                             "one-object videos", list(SHAPE_WORDS),
                             [(labels[i]["shape"], named_shape(captions[i])) for i in single])
+    if args.by_crop:
+        single = sorted(outside)
+        groups = {"mostly outside the centre crop": [i for i in single if outside[i] > 0.5],
+                  "mostly inside": [i for i in single if outside[i] <= 0.5]}
+        print(f"\nshape named right on the {len(single)} one-object videos, by where the object is "
+              "(its box outside the 224/256 centre square, mean over frames)")
+        print("| model | " + " | ".join(f"{k} ({len(v)})" for k, v in groups.items()) + " |")
+        print("|---|" + "---|" * len(groups))
+        for name, _, _, hits, _ in results:
+            print(f"| {name} | " + " | ".join(f"{sum(hits[i]['shape'] for i in v)}/{len(v)}" for v in groups.values())
+                  + " |")
     if args.eval_world:
         cols = [(w, split, beam) for w in args.eval_world for split in ("test", "test_compositional") for beam in (1, 3)]
         print("\nCOCO metrics (pycocoevalcap, PTB): BLEU-4 / METEOR / CIDEr-D per world, split and decoding")

@@ -49,15 +49,15 @@ def make_video(folder: Path) -> Path:
 def seed_style(cap, video: Path, beam: int) -> str:
     """Decode every frame, keep np.round(np.linspace(...)) of them, then the same model."""
     from vidcap.features import get_engine
-    from vidcap.io import iter_frames, resize, short_side_size
+    from vidcap.io import iter_frames, resize
 
     frames = [f for f, _ in iter_frames(video)]
     idx = np.round(np.linspace(0, len(frames) - 1, cap.num_frames)).astype(int)
     engine = get_engine(cap.backbone)
     picked = np.stack([frames[i] for i in idx])
     h, w = picked.shape[1:3]
-    picked = resize(picked, short_side_size(w, h, engine.backbone.resize))
-    feats = engine(engine.preprocess(picked))
+    picked = resize(picked, engine.decode_size(w, h, cap.fit))
+    feats = engine(engine.preprocess(picked, cap.fit))
     if cap.flow is not None:
         from vidcap.features.flow import MotionFeatures, motion_features
 

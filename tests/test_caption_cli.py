@@ -124,7 +124,7 @@ def test_train_from_raw_videos_via_cli(world, tmp_path, capsys):
     assert summary["extra"]["data"]["videos"]["train"] == sum(r["split"] == "train" for r in labels)
     assert len(list((out / "features").glob("*.npy"))) == len(labels)  # features cached in the run folder
     cap = Captioner.load(out)
-    assert cap.num_frames == 4 and cap.backbone == "mobilenet_v2"
+    assert cap.num_frames == 4 and cap.backbone == "mobilenet_v2" and cap.fit == "pad"  # the default: whole frames
     # the checkpoint's sampling travels with it: captioning a raw video uses 4 frames too
     text = api.caption(root / "videos" / f"{labels[0]['video']}.mp4", model=cap, beam_size=1)[0].caption
     import numpy as np

@@ -371,3 +371,37 @@ def test_a_flow_checkpoint_captions_moving_videos_and_refuses_a_single_frame(tmp
         cap.caption(still)
     recorded = cap.caption([moving, still], errors="record")
     assert recorded[0].error is None and "only 1 frame" in recorded[1].error
+
+
+def test_checkpoint_keeps_the_frame_fit_and_refuses_features_fitted_another_way(tmp_path):
+    """A model trained on whole (letterboxed) frames captions whole frames; features of
+    centre crops are refused with the flag that makes the right ones; a checkpoint written
+    before the option existed was trained on centre crops."""
+    from vidcap.data.vocab import Vocabulary
+    from vidcap.io.checkpoints import save_checkpoint
+    from vidcap.models.s2vt import S2VT, S2VTConfig
+    from vidcap.tasks.caption import make_checkpoint
+
+    vocab = Vocabulary(["a", "square"])
+    model = S2VT(S2VTConfig(vocab_size=len(vocab), feature_dim=1280, hidden=8, max_words=4, project=False))
+    ckpt = make_checkpoint(model, vocab, backbone="mobilenet_v2", num_frames=4, fit="pad")
+    cap = Captioner.load(save_checkpoint(ckpt, tmp_path / "pad.pt"), backend="torch")
+    assert cap.fit == "pad"
+    cap.check_features(backbone="mobilenet_v2", feature_dim=1280, where="feats/", fit="pad")
+    with pytest.raises(ModelError, match=r"fitted by 'crop' but the model was trained on 'pad'; .* --fit pad"):
+        cap.check_features(backbone="mobilenet_v2", feature_dim=1280, where="feats/", fit="crop")
+    del ckpt["sampling"]["fit"]
+    assert Captioner.load(save_checkpoint(ckpt, tmp_path / "old.pt"), backend="torch").fit == "crop"
+
+
+def test_features_of_two_fits_are_not_mixed(photo_set, tmp_path):
+    import shutil
+
+    feats = tmp_path / "features"
+    shutil.copytree(photo_set / "features", feats)
+    record = next(feats.glob("*.json"))
+    meta = json.loads(record.read_text())
+    meta["params"]["fit"] = "pad"
+    record.write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="mix frames fitted by \\['crop', 'pad'\\]; extract them with one --fit"):
+        run(photo_set, tmp_path / "run", features=feats, epochs=1)

@@ -7,7 +7,8 @@ import pytest
 
 from clips import coded_frames, moving_coded_frames, noise_frames, read_code, set_rotation, write_audio, write_clip
 from vidcap.errors import ConfigError, DecodeError, VidcapError
-from vidcap.io import center_crop, even_indices, fps_indices, iter_frames, probe, sample_frames, short_side_size
+from vidcap.io import (center_crop, even_indices, fps_indices, iter_frames, long_side_size, pad_square, probe,
+                       sample_frames, short_side_size)
 
 
 def seed_indices(n, num):
@@ -47,6 +48,16 @@ def test_crop_and_short_side():
     assert np.array_equal(center_crop(frames, 4), frames[:, 3:7, 4:8])
     with pytest.raises(ConfigError):
         center_crop(frames, 11)
+
+
+def test_long_side_and_letterbox():
+    assert long_side_size(1280, 720, 224) == (224, 126)
+    assert long_side_size(120, 160, 224) == (168, 224)
+    frames = np.full((2, 3, 4, 3), 7, dtype=np.uint8)
+    out = pad_square(frames, 6)
+    assert out.shape == (2, 6, 6, 3) and (out[:, 1:4, 1:5] == 7).all() and out.sum() == frames.sum()
+    with pytest.raises(ConfigError, match="cannot pad 3x4 frames to 3x3"):
+        pad_square(frames, 3)
 
 
 # ---------------------------------------------------------------- exact frames

@@ -32,6 +32,7 @@ def _uri(s3, name: str) -> str:
 
 
 def test_a_library_in_object_storage_equals_a_library_folder(s3, videos, tmp_path, monkeypatch, capsys):
+    from vidcap.tasks.caption import Captioner
     from vidcap.tasks.library import Library
 
     monkeypatch.setenv("VIDCAP_CACHE", str(tmp_path / "cache"))
@@ -50,6 +51,8 @@ def test_a_library_in_object_storage_equals_a_library_folder(s3, videos, tmp_pat
     assert not [k for k in keys if not k.startswith((f"{prefix}/db/", f"{prefix}/library.json")) and k != f"{prefix}/"]
     # the features went to this machine's cache
     assert len(list(Library(uri).features_dir("mobilenet_v2", 16).glob("*.npy"))) == 6
+    fit = Captioner.load(None).fit  # the captioner's features, of frames fitted otherwise, have their own store
+    assert len(list(Library(uri).features_dir("mobilenet_v2", 16, fit).glob("*.npy"))) == 6
 
     for mode in ("learned", "caption", "hybrid"):
         a, b = api.search("a red circle moves left", tmp_path / "lib", mode=mode), api.search(

@@ -12,6 +12,7 @@ import pytest
 
 from clips import coded_frames, noise_frames, write_clip
 from vidcap.cli import main as cli_main
+from vidcap.errors import ConfigError
 from vidcap.features import extract, extract_many
 from vidcap.io.files import find_videos
 
@@ -76,6 +77,39 @@ def test_fast_seeking_is_part_of_the_cache_key_and_stores_the_frames_it_took(tmp
     assert extract_many([video], out, num_frames=6, seek="fast", workers=0).skipped == 1
     assert extract_many([video], out, num_frames=6, workers=0).skipped == 0
     assert "seek" not in json.loads((out / "long.json").read_text())["params"]
+
+
+def test_whole_frame_fit_sees_the_edges_and_is_part_of_the_cache_key(tmp_path, capsys):
+    """A red box near the left edge of a 4:3 video: the centre crop cuts it off, ``--fit pad``
+    (the whole frame, letterboxed) keeps it. The record names the fit; the same run again is
+    current; the default (crop) recomputes and records as before."""
+    from vidcap.features.extract import decode_fitted
+
+    frames = np.zeros((8, 120, 160, 3), dtype=np.uint8)
+    frames[:, 50:70, 4:22] = (255, 0, 0)
+    video = write_clip(tmp_path / "edge.mp4", frames)
+
+    def red(f):
+        return int(((f[..., 0] > 150) & (f[..., 1] < 80)).sum())
+
+    crop = decode_fitted(video, 2, resize=256, crop=224)
+    pad = decode_fitted(video, 2, resize=256, crop=224, fit="pad")
+    assert crop.frames.shape == pad.frames.shape == (2, 224, 224, 3)
+    assert red(crop.frames) == 0 and red(pad.frames) > 2 * 0.8 * (18 * 1.4) * (20 * 1.4)
+    assert not pad.frames[:, :20].any() and not pad.frames[:, -20:].any()  # black bars above and below
+
+    out = tmp_path / "out"
+    assert cli_main(["extract", str(video), "--out", str(out), "--num-frames", "4", "--fit", "pad", "-q"]) == 0
+    capsys.readouterr()
+    assert json.loads((out / "edge.json").read_text())["params"]["fit"] == "pad"
+    padded = np.load(out / "edge.npy")
+    assert np.array_equal(padded, extract(video, num_frames=4, fit="pad").features)
+    assert extract_many([video], out, num_frames=4, fit="pad", workers=0).skipped == 1
+    assert extract_many([video], out, num_frames=4, workers=0).skipped == 0
+    assert "fit" not in json.loads((out / "edge.json").read_text())["params"]
+    assert not np.allclose(np.load(out / "edge.npy"), padded)
+    with pytest.raises(ConfigError, match="fit must be one of"):
+        extract_many([video], out, num_frames=4, fit="squash", workers=0)
 
 
 def test_same_file_name_in_two_folders_does_not_collide(tmp_path):

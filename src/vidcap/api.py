@@ -68,25 +68,27 @@ def write_video(path, frames, fps, *, codec=None, crf: float = 18, lossless: boo
 # --------------------------------------------------------------------------- features
 def extract(path, *, backbone: str = "mobilenet_v2", num_frames: int | None = 80, fps: float | None = None,
             short: str = "pad", backend: str = "auto", precision: str = "fp32",
-            seek: str = "exact") -> results.Features:
+            seek: str = "exact", fit: str = "crop") -> results.Features:
     """CNN features ``(T, D)`` and timestamps of one video's sampled frames (nothing is stored).
 
     ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto`` (docs/features.md#precision);
-    ``seek``: ``exact`` or ``fast`` (docs/features.md#seeking)."""
+    ``seek``: ``exact`` or ``fast`` (docs/features.md#seeking); ``fit``: ``crop`` (the
+    centre square) or ``pad`` (the whole frame, letterboxed; docs/features.md#fit)."""
     from vidcap.features.extract import extract as run
 
     return run(path, backbone=backbone, num_frames=num_frames, fps=fps, short=short, backend=backend,
-               precision=precision, seek=seek)
+               precision=precision, seek=seek, fit=fit)
 
 
 def extract_many(inputs, out_dir, *, backbone: str = "mobilenet_v2", num_frames: int | None = 80,
                  fps: float | None = None, short: str = "pad", workers: int | None = None, backend: str = "auto",
-                 precision: str = "fp32", seek: str = "exact", engine: str = "local", address: str | None = None,
-                 progress=None) -> results.ExtractSummary:
+                 precision: str = "fp32", seek: str = "exact", fit: str = "crop", engine: str = "local",
+                 address: str | None = None, progress=None) -> results.ExtractSummary:
     """Features of many videos (files, folders, ``.txt`` lists) into a resumable feature store.
 
     ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto``; ``seek``: ``exact`` or ``fast``
-    (docs/features.md#seeking); both are part of the cache key.
+    (docs/features.md#seeking); ``fit``: ``crop`` or ``pad`` (docs/features.md#fit); all
+    three are part of the cache key.
     ``engine="ray"``: decode and run the backbone on a Ray cluster (``address``, default
     ``RAY_ADDRESS`` or a local one; ``workers``: backbone actors; inputs may be object-store
     URIs); the store is the same (see docs/scale.md)."""
@@ -95,7 +97,7 @@ def extract_many(inputs, out_dir, *, backbone: str = "mobilenet_v2", num_frames:
 
     runner = RayRunner(address, workers) if uses_ray(engine) else None
     return run(inputs, out_dir, backbone=backbone, num_frames=num_frames, fps=fps, short=short, workers=workers,
-               backend=backend, precision=precision, seek=seek, runner=runner, progress=progress)
+               backend=backend, precision=precision, seek=seek, fit=fit, runner=runner, progress=progress)
 
 
 def models() -> list[results.ModelInfo]:

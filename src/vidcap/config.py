@@ -56,7 +56,7 @@ class CaptionTrainConfig(Config):
     than the seed's fig 5.3 and than the peer, at 4.4x the peer's speed); the seed's model
     is ``variant="s2vt", project=True``."""
 
-    EARLIER_DEFAULTS: ClassVar[dict] = {"project": True}
+    EARLIER_DEFAULTS: ClassVar[dict] = {"project": True, "fit": "crop"}
 
     epochs: int = option(100, "passes over the training videos (seed: 100)")
     batch_size: int = option(32, "videos per step (seed: 32)")
@@ -87,6 +87,10 @@ class CaptionTrainConfig(Config):
     length_penalty: float = option(0.0, "default beam ranking stored in the checkpoint: log p / length**penalty")
     backbone: str = option("mobilenet_v2", "feature backbone when extracting from --videos (see `vidcap backbones`)")
     num_frames: int = option(80, "frames sampled per video when extracting from --videos (seed: 80)")
+    fit: str = option("pad", "how a frame becomes the backbone's square input when extracting from --videos (and "
+                      "what a --features folder without records was made with): pad letterboxes the whole frame; "
+                      "crop keeps its centre square (ImageNet's transform; a 4:3 frame loses a sixth of its width "
+                      "each side, a 16:9 one a quarter)", choices=("pad", "crop"))
     flow: bool = option(False, "add the motion stream: optical flow from each sampled frame to one a few frames "
                         "later, pooled on a grid, joined to the frame's features")
     flow_method: str | None = option(None, "optical flow of the motion stream (default dis)", choices=FLOW_METHODS)

@@ -15,6 +15,7 @@ EXTRACT_EXAMPLES = """examples:
   vidcap extract list.txt --out features/ --fps 2 --workers 2
   vidcap extract videos/ --out features/ --backbone vgg16 --precision auto
   vidcap extract movies/ --out features/ --seek fast      # long videos: keyframes near the samples
+  vidcap extract videos/ --out features/ --fit pad        # the whole frame, not its centre square
   vidcap extract s3://bucket/videos/ --out features/ --engine ray --address head:6379
 Each video gives features/<stem>.npy of shape (num_frames, dim) and a <stem>.json
 record. Re-running skips videos whose file and parameters are unchanged.
@@ -45,6 +46,9 @@ def register(commands, train, evaluate) -> None:
     arg(p, api.extract_many, "seek", choices=["exact", "fast"],
         help="fast (approximate): a sample moves to the nearest keyframe when that is less than half the gap "
              "to the next sample away; one decoded picture instead of a GOP's, so long videos decode much faster")
+    arg(p, api.extract_many, "fit", choices=["crop", "pad"],
+        help="how a frame becomes the backbone's square input: crop keeps the centre square (ImageNet's "
+             "transform; a 4:3 frame loses 1/6 of its width each side), pad letterboxes the whole frame")
     arg(p, api.extract_many, "workers", type=int,
         help="decode processes (default: cores - 1; 0 = none); with --engine ray: backbone actors")
     add_engine(p, api.extract_many)
@@ -74,7 +78,8 @@ def run_extract(args) -> int:
     with Bars(args, items=False) as bars:
         summary = api.extract_many(args.inputs, args.out_dir, backbone=args.backbone, num_frames=args.num_frames,
                                    fps=args.fps, short=args.short, workers=args.workers, backend=args.backend,
-                                   precision=args.precision, seek=args.seek, engine=args.engine, address=args.address, progress=bars)
+                                   precision=args.precision, seek=args.seek, fit=args.fit, engine=args.engine,
+                                   address=args.address, progress=bars)
     return show(summary, args)
 
 

@@ -21,7 +21,7 @@ from vidcap.features.backbones import (
     check_precision,
     get_backbone,
 )
-from vidcap.io import center_crop, sample_frames
+from vidcap.io import FITS, center_crop, long_side_size, pad_square, sample_frames, short_side_size
 from vidcap.results import Features
 from vidcap.runtime import (cpu_flags, cuda_available, device, export_onnx, int8_reduce_range, onnx_session,
                             quantize_onnx)
@@ -120,9 +120,13 @@ class Engine:
             x = torch.from_numpy(batch).to(self._device)
             return self._model(x).float().cpu().numpy()
 
-    def preprocess(self, frames: np.ndarray) -> np.ndarray:
-        """Centre-crop frames already resized to the backbone's short side."""
-        return np.ascontiguousarray(center_crop(frames, self.backbone.crop))
+    def decode_size(self, width: int, height: int, fit: str = "crop") -> tuple[int, int]:
+        """(width, height) to decode a video at before :meth:`preprocess` (:func:`fit_size`)."""
+        return fit_size(width, height, resize=self.backbone.resize, crop=self.backbone.crop, fit=fit)
+
+    def preprocess(self, frames: np.ndarray, fit: str = "crop") -> np.ndarray:
+        """Frames decoded at :meth:`decode_size` made the backbone's square input (:func:`fit_frames`)."""
+        return fit_frames(frames, self.backbone.crop, fit)
 
 
 def onnx_model(backbone: Backbone, *, pretrained: bool = True):
@@ -190,16 +194,52 @@ def get_engine(name: str = "mobilenet_v2", backend: str = "auto", pretrained: bo
     return Engine(get_backbone(name), backend=backend, pretrained=pretrained, precision=precision)
 
 
-def load_frames(path, engine: Engine, *, num_frames: int | None = 80, fps: float | None = None, short: str = "pad",
-                seek: str = "exact"):
-    """Decode the sampled frames of ``path`` at the backbone's input size (``seek``: see
-    :func:`vidcap.io.sample_frames`).
+def check_fit(fit: str) -> str:
+    if fit not in FITS:
+        raise ConfigError(f"fit must be one of {FITS}, got {fit!r}")
+    return fit
+
+
+def fit_size(width: int, height: int, *, resize: int, crop: int, fit: str = "crop") -> tuple[int, int]:
+    """(width, height) to decode a ``width x height`` video at before :func:`fit_frames`:
+    the short side ``resize`` (``fit="crop"``) or the long side ``crop`` (``"pad"``)."""
+    if check_fit(fit) == "crop":
+        return short_side_size(width, height, resize)
+    return long_side_size(width, height, crop)
+
+
+def fit_frames(frames: np.ndarray, crop: int, fit: str = "crop") -> np.ndarray:
+    """``(..., H, W, 3)`` frames decoded at :func:`fit_size` as ``crop x crop`` squares: the centre
+    (``fit="crop"``) or the whole frame on a black square (``"pad"``)."""
+    if check_fit(fit) == "crop":
+        return np.ascontiguousarray(center_crop(frames, crop))
+    return pad_square(frames, crop)
+
+
+def decode_fitted(path, num_frames: int | None, *, fps: float | None = None, short: str = "pad",
+                  seek: str = "exact", resize: int, crop: int, fit: str = "crop"):
+    """Decode the sampled frames of ``path`` as a backbone's ``crop x crop`` input.
+
+    ``fit="crop"``: the short side scaled to ``resize``, then the centre square (the
+    ImageNet evaluation transform; a 4:3 frame loses a sixth of its width on each side
+    and a sixteenth of its height at top and bottom, a 16:9 one a quarter of its width).
+    ``fit="pad"``: the long side scaled to ``crop`` and the whole frame centred on a black
+    square, so nothing near the edges is lost. ``seek``: see :func:`vidcap.io.sample_frames`.
 
     Returns the :class:`~vidcap.io.Clip` with frames ``(T, crop, crop, 3) uint8``.
     """
-    clip = sample_frames(path, num_frames, fps=fps, short=short, short_side=engine.backbone.resize, seek=seek)
-    clip.frames = engine.preprocess(clip.frames)
+    sides = {"short_side": resize} if check_fit(fit) == "crop" else {"long_side": crop}
+    clip = sample_frames(path, num_frames, fps=fps, short=short, seek=seek, **sides)
+    clip.frames = fit_frames(clip.frames, crop, fit)
     return clip
+
+
+def load_frames(path, engine: Engine, *, num_frames: int | None = 80, fps: float | None = None, short: str = "pad",
+                seek: str = "exact", fit: str = "crop"):
+    """Decode the sampled frames of ``path`` at the engine's backbone's input size
+    (:func:`decode_fitted`)."""
+    return decode_fitted(path, num_frames, fps=fps, short=short, seek=seek, resize=engine.backbone.resize,
+                         crop=engine.backbone.crop, fit=fit)
 
 
 def features_of(clip, engine: Engine) -> Features:
@@ -220,10 +260,13 @@ def extract(
     backend: str = "auto",
     precision: str = "fp32",
     seek: str = "exact",
+    fit: str = "crop",
 ) -> Features:
     """Features ``(T, D) float32`` and timestamps of one video's sampled frames.
 
     ``precision``: ``fp32``, ``bf16``, ``int8`` or ``auto`` (see :class:`Engine`);
-    ``seek``: ``exact`` or ``fast`` (see :func:`vidcap.io.sample_frames`)."""
+    ``seek``: ``exact`` or ``fast`` (see :func:`vidcap.io.sample_frames`); ``fit``:
+    ``crop`` or ``pad`` (see :func:`decode_fitted`)."""
     engine = get_engine(backbone, backend, True, precision)
-    return features_of(load_frames(path, engine, num_frames=num_frames, fps=fps, short=short, seek=seek), engine)
+    clip = load_frames(path, engine, num_frames=num_frames, fps=fps, short=short, seek=seek, fit=fit)
+    return features_of(clip, engine)

@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from vidcap.errors import ConfigError, DataError, VidcapError
-from vidcap.features.extract import get_engine
+from vidcap.features.extract import check_fit, decode_fitted, get_engine
 from vidcap.features.store import FeatureStore, Params, remove_stale_temps
-from vidcap.io import center_crop, sample_frames
 from vidcap.io.video import SEEK_MODES
 from vidcap.io.files import find_videos
 from vidcap.parallel import check_main_guard, process_pool
@@ -28,16 +27,16 @@ from vidcap.results import ExtractSummary, Features
 
 log = logging.getLogger(__name__)
 
-def _decode_job(path: str, num_frames, fps, short, resize: int, crop: int, seek: str = "exact"):
-    """Worker: decode one video's sampled frames at the backbone's input size.
+def _decode_job(path: str, num_frames, fps, short, resize: int, crop: int, seek: str = "exact", fit: str = "crop"):
+    """Worker: decode one video's sampled frames at the backbone's input size
+    (:func:`~vidcap.features.extract.decode_fitted`).
 
     Returns ``(clip, None)`` or ``(None, error message)``; never raises, so one
     bad video cannot stop the run.
     """
     try:
-        clip = sample_frames(path, num_frames, fps=fps, short=short, short_side=resize, seek=seek)
-        clip.frames = np.ascontiguousarray(center_crop(clip.frames, crop))
-        return clip, None
+        return decode_fitted(path, num_frames, fps=fps, short=short, seek=seek, resize=resize, crop=crop,
+                             fit=fit), None
     except VidcapError as exc:
         return None, str(exc)
     except Exception as exc:  # an unexpected failure is recorded, not fatal
@@ -63,6 +62,7 @@ def extract_many(
     pretrained: bool = True,
     precision: str = "fp32",
     seek: str = "exact",
+    fit: str = "crop",
     runner=None,
     progress: Callback | None = None,
 ) -> ExtractSummary:
@@ -73,7 +73,10 @@ def extract_many(
     timing only; recorded as such). ``precision``: fp32, bf16, int8 or auto (see
     :class:`~vidcap.features.extract.Engine`); the one that runs is part of each video's
     cache key. ``seek="fast"``: keyframes in place of nearby samples, faster on long
-    videos, approximate (:func:`vidcap.io.sample_frames`; part of the cache key). ``progress`` gets an event per video. Returns an
+    videos, approximate (:func:`vidcap.io.sample_frames`; part of the cache key). ``fit``: how a
+    frame becomes the backbone's square, ``crop`` (the centre) or ``pad`` (the whole frame,
+    letterboxed; :func:`~vidcap.features.extract.decode_fitted`; part of the cache key).
+    ``progress`` gets an event per video. Returns an
     :class:`~vidcap.results.ExtractSummary`; failed videos are recorded there and in
     the store, the others still finish. ``runner``: where the decoding and the backbone
     run instead of here (:class:`vidcap.scale.ray.RayRunner`: a Ray cluster); the
@@ -87,6 +90,7 @@ def extract_many(
         raise ConfigError("give num_frames or fps")
     if seek not in SEEK_MODES:
         raise ConfigError(f"seek must be one of {SEEK_MODES}, got {seek!r}")
+    check_fit(fit)
     workers = default_workers() if workers is None else workers
     if workers < 0:
         raise ConfigError(f"workers must be 0 or more, got {workers}")
@@ -100,7 +104,7 @@ def extract_many(
     remove_stale_temps(store.root)
     engine = get_engine(backbone, backend, pretrained, precision)
     params = Params(backbone, engine.weights_key, None if fps is not None else num_frames, fps, short,
-                    engine.precision, seek)
+                    engine.precision, seek, fit)
     names = store.assign_names(videos)
 
     summary = ExtractSummary(out_dir=str(store.root))
@@ -114,7 +118,8 @@ def extract_many(
             todo.append((video, name))
 
     report(progress, "extract", summary.skipped, len(videos))
-    job_args = (num_frames if fps is None else None, fps, short, engine.backbone.resize, engine.backbone.crop, seek)
+    job_args = (num_frames if fps is None else None, fps, short, engine.backbone.resize, engine.backbone.crop, seek,
+                fit)
 
     def finish(video: Path, name: str, clip, error, feats=None, **hashes):
         """Store one video's result; ``feats`` and ``hashes`` (digest, stat) when a runner computed them."""

@@ -41,12 +41,13 @@ class Params:
     short: str
     precision: str = "fp32"  # the one that ran ("auto" decided): fp32, bf16 or int8
     seek: str = "exact"  # "fast": keyframes in place of some samples (vidcap.io.sample_frames)
+    fit: str = "crop"  # "pad": the whole frame, letterboxed (vidcap.features.extract.decode_fitted)
 
     def to_dict(self) -> dict:
-        """The record's ``params``; the first defaults (fp32, exact seeking) are left out,
-        so stores written before those options existed stay current."""
+        """The record's ``params``; the first defaults (fp32, exact seeking, centre crop) are
+        left out, so stores written before those options existed stay current."""
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        for key, first in (("precision", "fp32"), ("seek", "exact")):
+        for key, first in (("precision", "fp32"), ("seek", "exact"), ("fit", "crop")):
             if d[key] == first:
                 del d[key]
         return d

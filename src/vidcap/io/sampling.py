@@ -10,6 +10,7 @@ import numpy as np
 from vidcap.errors import ConfigError
 
 SHORT_MODES = ("pad", "repeat")
+FITS = ("crop", "pad")  # how a frame becomes a backbone's square input (vidcap.features.extract.decode_fitted)
 
 
 def even_indices(n_frames: int, num_frames: int, *, short: str = "pad") -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +62,27 @@ def short_side_size(width: int, height: int, short_side: int) -> tuple[int, int]
     if width <= height:
         return short_side, max(1, round(height * short_side / width))
     return max(1, round(width * short_side / height)), short_side
+
+
+def long_side_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is ``long_side``, aspect kept."""
+    if width >= height:
+        return long_side, max(1, round(height * long_side / width))
+    return max(1, round(width * long_side / height)), long_side
+
+
+def pad_square(frames: np.ndarray, size: int) -> np.ndarray:
+    """``(..., H, W, C)`` frames centred on a black ``size x size`` canvas (letterboxed).
+
+    Raises ConfigError when the frames are larger than the canvas.
+    """
+    h, w = frames.shape[-3:-1]
+    if h > size or w > size:
+        raise ConfigError(f"cannot pad {h}x{w} frames to {size}x{size}; resize them first")
+    out = np.zeros((*frames.shape[:-3], size, size, frames.shape[-1]), dtype=frames.dtype)
+    top, left = (size - h) // 2, (size - w) // 2
+    out[..., top : top + h, left : left + w, :] = frames
+    return out
 
 
 def center_crop(frames: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:

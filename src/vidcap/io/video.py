@@ -18,7 +18,7 @@ from av.video.reformatter import VideoReformatter
 
 from vidcap.errors import ConfigError, DecodeError
 from vidcap.io.files import check_readable
-from vidcap.io.sampling import even_indices, fps_indices, resize, short_side_size
+from vidcap.io.sampling import even_indices, fps_indices, long_side_size, resize, short_side_size
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +279,7 @@ def sample_frames(
     short: str = "pad",
     size: tuple[int, int] | None = None,
     short_side: int | None = None,
+    long_side: int | None = None,
     seek: str = "exact",
 ) -> Clip:
     """Decode only the frames needed: ``num_frames`` evenly spaced, or ``fps`` per second.
@@ -286,10 +287,11 @@ def sample_frames(
     Indices follow the seed: ``np.round(np.linspace(0, n_frames - 1, num_frames))``.
     Videos with fewer frames than asked are padded with a mask (``short="pad"``)
     or repeat frames (``short="repeat"``). ``size=(width, height)`` decodes at a
-    reduced size; ``short_side=N`` decodes with the shorter side scaled to N
-    (aspect kept). Frames are reached by seeking when the next one is far ahead,
-    and on the way H.264/HEVC pictures that no other picture refers to are not
-    decoded at all (the sampled frames are the same, bit for bit).
+    reduced size; ``short_side=N`` decodes with the shorter side scaled to N,
+    ``long_side=N`` with the longer side scaled to N (aspect kept). Frames are
+    reached by seeking when the next one is far ahead, and on the way H.264/HEVC
+    pictures that no other picture refers to are not decoded at all (the sampled
+    frames are the same, bit for bit).
 
     ``seek="fast"`` (approximate) takes, in place of a sampled frame, the keyframe
     nearest to it when that keyframe is less than half the gap to the nearer
@@ -310,6 +312,8 @@ def sample_frames(
             raise DecodeError(f"{path}: the video stream holds no frames")
         if short_side is not None:
             size = short_side_size(info.width, info.height, short_side)
+        elif long_side is not None:
+            size = long_side_size(info.width, info.height, long_side)
         try:
             return _sample(path, container, stream, timeline, info, num_frames, fps, short, size, seek)
         except _Truncated as cut:

@@ -5,8 +5,9 @@ A checkpoint is a plain dict saved with ``torch.save`` and read back with
 
 ``format``, ``model_args`` (the :class:`S2VTConfig`), ``model`` (state dict),
 ``vocab`` (``{"itos": [...]}``), ``backbone`` and ``feature_dim`` (what the
-features must come from), ``sampling`` (``num_frames``, ``short``: how frames
-are taken from a video), ``decoding`` (default ``beam_size``, ``length_penalty``),
+features must come from), ``sampling`` (``num_frames``, ``short``, ``fit``: how frames
+are taken from a video and made the backbone's input; ``fit`` absent: ``"crop"``),
+``decoding`` (default ``beam_size``, ``length_penalty``),
 ``flow`` (the motion stream's parameters,
 :class:`vidcap.features.flow.MotionFeatures`, whose rows follow each frame's backbone
 features; None or absent: no motion stream), ``metrics`` (optional), ``domain`` (where the training videos lie in the feature
@@ -42,7 +43,7 @@ DEFAULT_MODEL = ASSETS / "s2vt_synth.pt"  # trained on the generated world (vidc
 
 def make_checkpoint(model: S2VT, vocab: Vocabulary, *, backbone: str, num_frames: int, short: str = "pad",
                     beam_size: int = 3, length_penalty: float = 0.0, metrics: dict | None = None,
-                    domain: Domain | None = None, flow: dict | None = None) -> dict:
+                    domain: Domain | None = None, flow: dict | None = None, fit: str = "crop") -> dict:
     """The checkpoint dict of a captioner (see the module docstring)."""
     return {
         "format": FORMAT,
@@ -52,7 +53,7 @@ def make_checkpoint(model: S2VT, vocab: Vocabulary, *, backbone: str, num_frames
         "vocab": vocab.to_dict(),
         "backbone": backbone,
         "feature_dim": model.config.feature_dim,
-        "sampling": {"num_frames": int(num_frames), "short": short},
+        "sampling": {"num_frames": int(num_frames), "short": short, "fit": fit},
         "decoding": {"beam_size": int(beam_size), "length_penalty": float(length_penalty)},
         "metrics": dict(metrics or {}),
         "domain": None if domain is None else domain.to_dict(),
@@ -94,8 +95,10 @@ def build_model(ckpt: dict, path: str | Path = "checkpoint") -> tuple[S2VT, Voca
     return model.eval(), vocab
 
 
-def check_features(ckpt: dict, *, backbone: str | None, feature_dim: int | None, where: str) -> None:
-    """Refuse features from another backbone or of another size than the checkpoint's."""
+def check_features(ckpt: dict, *, backbone: str | None, feature_dim: int | None, where: str,
+                   fit: str | None = None) -> None:
+    """Refuse features from another backbone, of another size or of frames fitted another way
+    than the checkpoint's (``fit`` None: unknown, not checked)."""
     if feature_dim is not None and int(feature_dim) != int(ckpt["feature_dim"]):
         raise ModelError(
             f"features in {where} have {feature_dim} dimensions but the model was trained on "
@@ -106,6 +109,10 @@ def check_features(ckpt: dict, *, backbone: str | None, feature_dim: int | None,
             f"features in {where} come from backbone {backbone!r} but the model was trained on "
             f"{ckpt['backbone']!r}; extract them with --backbone {ckpt['backbone']}"
         )
+    trained = (ckpt.get("sampling") or {}).get("fit", "crop")
+    if fit is not None and fit != trained:
+        raise ModelError(f"features in {where} are of frames fitted by {fit!r} but the model was trained on "
+                         f"{trained!r}; extract them with --fit {trained}")
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True, **decoding) -> Path:
@@ -143,6 +150,7 @@ class Captioner:
         self.feature_dim: int = int(ckpt["feature_dim"])
         self.num_frames: int = int(ckpt["sampling"]["num_frames"])
         self.short: str = ckpt["sampling"].get("short", "pad")
+        self.fit: str = ckpt["sampling"].get("fit", "crop")  # how frames become the backbone's input
         dec = ckpt.get("decoding", {})
         self.beam_size: int = int(dec.get("beam_size", 1))
         self.length_penalty: float = float(dec.get("length_penalty", 0.0))
@@ -150,7 +158,7 @@ class Captioner:
         self.domain = Domain.from_dict(ckpt.get("domain"))  # where its training videos lie (None: unknown)
         self.bundled = Path(path) == DEFAULT_MODEL
         self.flow: dict | None = ckpt.get("flow")  # the motion stream (None: frames only)
-        self._ckpt_meta = {k: ckpt[k] for k in ("backbone", "feature_dim")}
+        self._ckpt_meta = {k: ckpt[k] for k in ("backbone", "feature_dim", "sampling")}
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, backend: str = "auto") -> Captioner:
@@ -188,8 +196,9 @@ class Captioner:
             return cls(meta, p, runner=runner)
         return cls(read_checkpoint(p), p)
 
-    def check_features(self, *, backbone: str | None, feature_dim: int | None, where: str) -> None:
-        check_features(self._ckpt_meta, backbone=backbone, feature_dim=feature_dim, where=where)
+    def check_features(self, *, backbone: str | None, feature_dim: int | None, where: str,
+                       fit: str | None = None) -> None:
+        check_features(self._ckpt_meta, backbone=backbone, feature_dim=feature_dim, where=where, fit=fit)
 
     def caption_features(self, feats, mask=None, *, beam_size: int | None = None,
                          length_penalty: float | None = None, batch_size: int = 64) -> list[tuple[str, float]]:
@@ -230,7 +239,7 @@ class Captioner:
         """Sample ``num_frames`` frames, run the backbone, decode. Raises DecodeError for a bad video."""
         from vidcap.features.extract import extract
 
-        f = extract(video, backbone=self.backbone, num_frames=self.num_frames, short=self.short)
+        f = extract(video, backbone=self.backbone, num_frames=self.num_frames, short=self.short, fit=self.fit)
         feats = self.with_motion(video, f.features, f.indices, f.mask)
         (text, score), = self.caption_features(feats, f.mask, beam_size=beam_size, length_penalty=length_penalty)
         domain = assess(self.domain, np.asarray(f.features)[np.asarray(f.mask, bool)], answer="this caption",

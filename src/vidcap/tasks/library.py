@@ -91,15 +91,17 @@ class Library:
         else:
             write_text(where, text)
 
-    def features_dir(self, backbone: str, num_frames: int) -> Path:
-        """The feature store of the library's videos: ``features/`` in a library folder; for a
-        library in object storage, a folder of this machine's cache (features are recomputable)."""
+    def features_dir(self, backbone: str, num_frames: int, fit: str = "crop") -> Path:
+        """The feature store of the library's videos (frames fitted by ``fit``, the name's
+        ``-pad`` suffix): ``features/`` in a library folder; for a library in object storage,
+        a folder of this machine's cache (features are recomputable)."""
+        name = f"{backbone}-{num_frames}f" + ("" if fit == "crop" else f"-{fit}")
         if not self.remote:
-            return self.root / "features" / f"{backbone}-{num_frames}f"
+            return self.root / "features" / name
         from vidcap.runtime import cache_dir
 
         digest = hashlib.sha1(self.root.encode()).hexdigest()[:12]
-        return cache_dir() / "libraries" / digest / "features" / f"{backbone}-{num_frames}f"
+        return cache_dir() / "libraries" / digest / "features" / name
 
     @property
     def db(self):

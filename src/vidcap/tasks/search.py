@@ -89,12 +89,12 @@ def _load_captioner(caption_model):
     return Captioner.load(caption_model)
 
 
-def _features(paths: list[Path], store_root: Path, backbone: str, num_frames: int):
+def _features(paths: list[Path], store_root: Path, backbone: str, num_frames: int, fit: str = "crop"):
     """``{resolved path: (feats (T, D), mask (T,), frame indices (T,))}`` from the feature store
     (extracting what is missing)."""
     from vidcap.features import extract_many
 
-    summary = extract_many(paths, store_root, backbone=backbone, num_frames=num_frames, workers=0)
+    summary = extract_many(paths, store_root, backbone=backbone, num_frames=num_frames, fit=fit, workers=0)
     out, failed = {}, {}
     for r in summary.records:
         if r["status"] != "ok":
@@ -217,10 +217,10 @@ def index(inputs, library, *, model=None, caption_model=None, transcripts: bool 
             feats, failed = _features(paths, lib.features_dir(backbone, num_frames), backbone, num_frames)
             cap_feats = feats
             if captioner is not None and captioner.backbone is not None and (
-                    (captioner.backbone, captioner.num_frames) != (backbone, num_frames)):
+                    (captioner.backbone, captioner.num_frames, captioner.fit) != (backbone, num_frames, "crop")):
                 cap_feats, failed2 = _features(
-                    paths, lib.features_dir(captioner.backbone, captioner.num_frames),
-                    captioner.backbone, captioner.num_frames)
+                    paths, lib.features_dir(captioner.backbone, captioner.num_frames, captioner.fit),
+                    captioner.backbone, captioner.num_frames, captioner.fit)
                 failed.update(failed2)
             rows, shots, spans = [], [], []
             for v, h in chunk:

@@ -283,7 +283,6 @@ def visual_captions(
     per predicted event, in place of shots and windows.
     """
     from vidcap.features import get_engine
-    from vidcap.io import short_side_size
     from vidcap.tasks.caption import Captioner
 
     if not window > 0:
@@ -305,7 +304,7 @@ def visual_captions(
         from vidcap.features.shots import detect_shots
 
         starts = segment_starts(detect_shots(video, progress=progress).shots, window)
-    size = short_side_size(info.width, info.height, engine.backbone.resize)
+    size = engine.decode_size(info.width, info.height, cap.fit)
     frame_step = 1.0 / info.avg_fps if info.avg_fps else 0.0
     events: list[Event] = []
     pending: list[tuple[float, float, np.ndarray, np.ndarray]] = []  # (start, end, feats (N, D), mask (N,))
@@ -346,7 +345,7 @@ def visual_captions(
             flush(current, frames, times, first)
             report(progress, "describe", t, info.duration, unit="s")
             current, frames, times, first = k, [], [], n
-        frames.append(engine.preprocess(frame[None])[0])
+        frames.append(engine.preprocess(frame[None], cap.fit)[0])
         times.append(t)
     flush(current, frames, times, first)
     caption_pending()

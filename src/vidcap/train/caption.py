@@ -14,7 +14,7 @@ training loss without a validation split).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +45,13 @@ class FeatureSet:
     backbone: str | None
     num_frames: int
     flow_dim: int = 0  # the last flow_dim columns are the motion stream's
+    fit: str | None = None  # how frames became the backbone's input ("crop", "pad"; None: no records say)
 
     def backbone_only(self) -> FeatureSet:
         """The backbone's columns alone (what the in-domain check reads)."""
         if not self.flow_dim:
             return self
-        return FeatureSet(self.names, self.feats[..., : -self.flow_dim], self.mask, self.backbone, self.num_frames)
+        return replace(self, feats=self.feats[..., : -self.flow_dim], flow_dim=0)
 
 
 def feature_statistics(features: FeatureSet, rows: torch.Tensor, *, motion_only: bool = False):
@@ -98,7 +99,7 @@ def load_features(features_dir: str | Path, names: list[str], *, num_frames: int
     features_dir = Path(features_dir)
     if not names:
         raise DataError(f"no video to load features for from {features_dir}")
-    arrays, valid, backbones = [], [], set()
+    arrays, valid, backbones, fits = [], [], set(), set()
     dim = None
     for name in names:
         p = features_dir / f"{name}.npy"
@@ -118,11 +119,15 @@ def load_features(features_dir: str | Path, names: list[str], *, num_frames: int
         bb = meta.get("backbone") or (meta.get("params") or {}).get("backbone")
         if bb:
             backbones.add(bb)
+        if meta.get("params"):
+            fits.add(meta["params"].get("fit", "crop"))
         keep = _valid_rows(meta, a)
         arrays.append(a[keep].astype(np.float32, copy=False))
         valid.append(int(keep.sum()))
     if len(backbones) > 1:
         raise DataError(f"features in {features_dir} come from several backbones {sorted(backbones)}")
+    if len(fits) > 1:
+        raise DataError(f"features in {features_dir} mix frames fitted by {sorted(fits)}; extract them with one --fit")
     T = int(num_frames or max(valid))
     N = len(names)
     feats = np.zeros((N, T, dim), dtype=np.float32)
@@ -133,13 +138,15 @@ def load_features(features_dir: str | Path, names: list[str], *, num_frames: int
             n = T
         feats[i, :n] = a
         mask[i, :n] = True
-    return FeatureSet(list(names), torch.from_numpy(feats), torch.from_numpy(mask), next(iter(backbones), None), T)
+    return FeatureSet(list(names), torch.from_numpy(feats), torch.from_numpy(mask), next(iter(backbones), None), T,
+                      fit=next(iter(fits), None))
 
 
 def extract_corpus_features(corpus: CaptionCorpus, videos_dir: str | Path, out_dir: str | Path, *, backbone: str,
                             num_frames: int, names: list[str] | None = None, flow: dict | None = None,
-                            progress: Callback | None = None) -> Path:
-    """Features of the corpus videos (``names``, default all) found in ``videos_dir``, cached in ``out_dir``;
+                            fit: str = "crop", progress: Callback | None = None) -> Path:
+    """Features of the corpus videos (``names``, default all) found in ``videos_dir``, cached in ``out_dir``
+    (``fit``: :func:`vidcap.features.extract.decode_fitted`);
     with ``flow`` (:class:`~vidcap.features.flow.MotionFeatures` parameters) also their motion
     rows, in ``out_dir/<stream name>``."""
     from vidcap.data.captions import _find_video
@@ -150,7 +157,7 @@ def extract_corpus_features(corpus: CaptionCorpus, videos_dir: str | Path, out_d
              if p is not None]
     if not paths:
         raise DataError(f"no video of the corpus was found in {videos_dir}")
-    summary = extract_many(paths, out_dir, backbone=backbone, num_frames=num_frames, progress=progress)
+    summary = extract_many(paths, out_dir, backbone=backbone, num_frames=num_frames, fit=fit, progress=progress)
     if summary.failed:
         log.warning("feature extraction failed for %d video(s); they are left out", len(summary.failed))
     if flow is not None:
@@ -182,8 +189,7 @@ def join_flow(feats: FeatureSet, features_dir: Path, flow: dict) -> FeatureSet:
     if not torch.equal(motion.mask, feats.mask):
         raise DataError(f"motion features in {where} do not cover the same frames as {features_dir}; extract both "
                         "with the same --num-frames")
-    return FeatureSet(feats.names, torch.cat([feats.feats, motion.feats], dim=-1), feats.mask, feats.backbone,
-                      feats.num_frames, flow_dim=int(motion.feats.shape[-1]))
+    return replace(feats, feats=torch.cat([feats.feats, motion.feats], dim=-1), flow_dim=int(motion.feats.shape[-1]))
 
 
 # -------------------------------------------------------------------- data
@@ -207,12 +213,14 @@ def prepare_data(
     split_seed: int = 0,
     only: list[str] | None = None,
     flow: dict | None = None,
+    fit: str = "crop",
     progress: Callback | None = None,
 ) -> CaptionData:
-    """Load a corpus, its features (extracting them from ``videos`` if needed) and its
-    splits by video (:func:`~vidcap.data.captions.resolve_splits`). ``only``: the splits
-    to load (and extract features for); default all. ``flow``: the motion stream's
-    parameters; its rows (``<features>/<stream name>/``) are appended to each frame's."""
+    """Load a corpus, its features (extracting them from ``videos`` if needed, frames fitted
+    by ``fit``) and its splits by video (:func:`~vidcap.data.captions.resolve_splits`).
+    ``only``: the splits to load (and extract features for); default all. ``flow``: the
+    motion stream's parameters; its rows (``<features>/<stream name>/``) are appended to
+    each frame's."""
     if features is None and videos is None:
         raise ConfigError("give a features folder (features=...) or a videos folder (videos=...)")
     if features is None:
@@ -225,7 +233,8 @@ def prepare_data(
                 raise DataError(f"split {'/'.join(only)!r} of {corpus} has no videos (splits: "
                                 f"{ {k: len(v) for k, v in pre_splits.items()} })")
         features = extract_corpus_features(pre, videos, cache_dir or Path(videos) / "features", backbone=backbone,
-                                           num_frames=num_frames, names=wanted, flow=flow, progress=progress)
+                                           num_frames=num_frames, names=wanted, flow=flow, fit=fit,
+                                           progress=progress)
     features = Path(features)
     corp = load_corpus(corpus, features_dir=features)
     split_map = resolve_splits(corp, corpus, splits, seed=split_seed)
@@ -331,6 +340,7 @@ class CaptionTrainer(Trainer):
             raise DataError(f"the train split has no video with captions and features in {data.features_dir}")
         self.val_names = data.splits.get("val", [])
         self.backbone = data.features.backbone or cfg.backbone
+        self.fit = data.features.fit or cfg.fit  # what the features were made with (a --features folder's own)
         self.vocab = Vocabulary.build((c for n in self.train_names for c in data.corpus.captions[n]),
                                       min_count=cfg.min_count)
         self.model = S2VT(S2VTConfig(
@@ -382,7 +392,7 @@ class CaptionTrainer(Trainer):
     def checkpoint(self, metrics: dict) -> dict:
         return make_checkpoint(self.model, self.vocab, backbone=self.backbone, num_frames=self.data.features.num_frames,
                                beam_size=self.cfg.beam_size, length_penalty=self.cfg.length_penalty, metrics=metrics,
-                               domain=self.domain, flow=self.cfg.flow_params())
+                               domain=self.domain, flow=self.cfg.flow_params(), fit=self.fit)
 
     def load_weights(self, ckpt: dict) -> None:
         if ckpt["backbone"] != self.backbone or int(ckpt["feature_dim"]) != self.model.config.feature_dim:
@@ -444,7 +454,7 @@ def _train_caption(corpus, out_dir, *, features, videos, splits, cfg, resume, st
             data = prepare_data(corpus, features=features, videos=videos, splits=splits,
                                 cache_dir=Path(out_dir) / "features", backbone=cfg.backbone,
                                 num_frames=cfg.num_frames, split_seed=cfg.seed, flow=cfg.flow_params(),
-                                progress=progress)
+                                fit=cfg.fit, progress=progress)
         rng = Rng.seeded(cfg.seed)
         trainer = CaptionTrainer(cfg, data)
         return fit(trainer, out_dir, config=cfg, epochs=cfg.epochs, patience=cfg.patience, rng=rng, resume=resume,
@@ -485,12 +495,12 @@ def evaluate_caption(
         cache_dir = Path(out_dir) / "features"
     data = prepare_data(corpus, features=features, videos=videos, splits=splits, cache_dir=cache_dir,
                         backbone=cap.backbone, num_frames=cap.num_frames, only=[split], flow=cap.flow,
-                        progress=progress)
+                        fit=cap.fit, progress=progress)
     names = data.splits.get(split)
     if not names:
         raise DataError(f"split {split!r} has no video with captions and features (splits: {sorted(data.splits)})")
     cap.check_features(backbone=data.features.backbone, feature_dim=int(data.features.feats.shape[-1]),
-                       where=str(data.features_dir))
+                       where=str(data.features_dir), fit=data.features.fit)
     index = {n: i for i, n in enumerate(data.features.names)}
     rows = torch.tensor([index[n] for n in names])
     beam = cap.beam_size if beam_size is None else beam_size
